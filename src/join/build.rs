@@ -1,0 +1,233 @@
+//! Build and probe: factorize both sides' keys into one space of dense group ids.
+//!
+//! The smaller side is the build side: its rows are hash-partitioned and each partition gets its own hash
+//! table (built in parallel). The other side is partitioned the same way and probed partition by partition;
+//! when the output must be key-ordered, or `validate=` must see every key, its unmatched keys are inserted
+//! too. The result is, per side, each row's group id and the rows of each group (CSR), from which the
+//! emitter writes index pairs.
+
+use hashbrown::HashTable;
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::join::args::Cancel;
+use crate::join::keys::EncodedKeys;
+use crate::join::partition::{partition_bits, scatter};
+
+/// "No group": a row whose key matched nothing (and was not inserted), or a SQL-null key.
+pub(crate) const NONE: usize = usize::MAX;
+
+/// One side's rows by group.
+pub(crate) struct SideGroups {
+    /// Each row's group, or `NONE`.
+    pub row_gid: Vec<usize>,
+    /// CSR: the rows of group `g` are `rows[offsets[g]..offsets[g + 1]]`, ascending.
+    pub offsets: Vec<usize>,
+    pub rows: Vec<usize>,
+}
+
+impl SideGroups {
+    #[inline(always)]
+    pub(crate) fn rows_of(&self, g: usize) -> &[usize] {
+        &self.rows[self.offsets[g]..self.offsets[g + 1]]
+    }
+    #[inline(always)]
+    pub(crate) fn count(&self, g: usize) -> usize {
+        self.offsets[g + 1] - self.offsets[g]
+    }
+}
+
+/// Where a group's key can be read (for sorting groups by key).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Rep {
+    Left(usize),
+    Right(usize),
+}
+
+pub(crate) struct Groups {
+    pub n_groups: usize,
+    pub left: SideGroups,
+    pub right: SideGroups,
+    pub reps: Vec<Rep>,
+}
+
+/// A partition's share of the work: local group ids, later offset by the partition's base.
+struct PartGroups {
+    build_rows: Vec<usize>,
+    build_gid: Vec<usize>,
+    probe_rows: Vec<usize>,
+    probe_gid: Vec<usize>,
+    /// Representative of each local group: (is it on the probe side, row).
+    reps: Vec<(bool, usize)>,
+}
+
+pub(crate) struct FactorizeOptions<'a> {
+    pub nulls_equal: bool,
+    /// Give unmatched probe-side keys groups of their own.
+    pub insert_probe: bool,
+    pub threads: usize,
+    pub cancel: &'a Cancel,
+}
+
+pub(crate) fn factorize(left: &EncodedKeys, right: &EncodedKeys, opts: &FactorizeOptions) -> Result<Groups> {
+    let left_builds = left.len() <= right.len();
+    let (build, probe) = if left_builds { (left, right) } else { (right, left) };
+    let bits = partition_bits(build.len().max(probe.len()), opts.threads);
+    let nulls_equal = opts.nulls_equal;
+    let (build_parts, probe_parts) = rayon::join(
+        || scatter(&build.hashes, bits, |i| nulls_equal || !build.has_null(i), opts.threads),
+        || scatter(&probe.hashes, bits, |i| nulls_equal || !probe.has_null(i), opts.threads),
+    );
+    opts.cancel.check()?;
+
+    let parts: Vec<PartGroups> = build_parts
+        .into_par_iter()
+        .zip(probe_parts)
+        .map(|(b, p)| group_partition(build, probe, b, p, opts.insert_probe))
+        .collect();
+    opts.cancel.check()?;
+
+    let mut bases = Vec::with_capacity(parts.len() + 1);
+    bases.push(0usize);
+    for p in &parts {
+        bases.push(bases[bases.len() - 1] + p.reps.len());
+    }
+    let n_groups = bases[parts.len()];
+
+    let rep_of = |(on_probe, row): (bool, usize)| {
+        if on_probe == left_builds {
+            Rep::Right(row)
+        } else {
+            Rep::Left(row)
+        }
+    };
+    let reps: Vec<Rep> = parts.iter().flat_map(|p| p.reps.iter().map(|&r| rep_of(r))).collect();
+
+    let build_side = side_groups(build.len(), n_groups, &parts, &bases, |p| (&p.build_rows, &p.build_gid));
+    let probe_side = side_groups(probe.len(), n_groups, &parts, &bases, |p| (&p.probe_rows, &p.probe_gid));
+    let (left, right) = if left_builds { (build_side, probe_side) } else { (probe_side, build_side) };
+    Ok(Groups { n_groups, left, right, reps })
+}
+
+fn group_partition(
+    build: &EncodedKeys,
+    probe: &EncodedKeys,
+    build_rows: Vec<usize>,
+    probe_rows: Vec<usize>,
+    insert_probe: bool,
+) -> PartGroups {
+    let mut table: HashTable<(u64, usize)> = HashTable::with_capacity(build_rows.len());
+    let mut reps: Vec<(bool, usize)> = Vec::new();
+    let same = |reps: &[(bool, usize)], g: usize, keys: &EncodedKeys, row: usize| {
+        let (on_probe, rep) = reps[g];
+        let rep_keys = if on_probe { probe } else { build };
+        rep_keys.key_eq(rep, keys, row)
+    };
+    let mut build_gid = Vec::with_capacity(build_rows.len());
+    for &row in &build_rows {
+        let h = build.hashes[row];
+        let g = match table.find(h, |&(hh, g)| hh == h && same(&reps, g, build, row)) {
+            Some(&(_, g)) => g,
+            None => {
+                let g = reps.len();
+                reps.push((false, row));
+                table.insert_unique(h, (h, g), |&(hh, _)| hh);
+                g
+            }
+        };
+        build_gid.push(g);
+    }
+    let mut probe_gid = Vec::with_capacity(probe_rows.len());
+    for &row in &probe_rows {
+        let h = probe.hashes[row];
+        let g = match table.find(h, |&(hh, g)| hh == h && same(&reps, g, probe, row)) {
+            Some(&(_, g)) => g,
+            None if insert_probe => {
+                let g = reps.len();
+                reps.push((true, row));
+                table.insert_unique(h, (h, g), |&(hh, _)| hh);
+                g
+            }
+            None => NONE,
+        };
+        probe_gid.push(g);
+    }
+    PartGroups { build_rows, build_gid, probe_rows, probe_gid, reps }
+}
+
+/// Assemble one side's row→group map and group→rows CSR from the partitions, in parallel.
+fn side_groups(
+    n_rows: usize,
+    n_groups: usize,
+    parts: &[PartGroups],
+    bases: &[usize],
+    pick: impl Fn(&PartGroups) -> (&Vec<usize>, &Vec<usize>) + Sync,
+) -> SideGroups {
+    let mut row_gid = vec![NONE; n_rows];
+    let mut offsets = vec![0usize; n_groups + 1];
+    // Grouped rows per partition; partition p owns rows[starts[p]..starts[p + 1]] and offsets[bases[p]..bases[p + 1]].
+    let grouped: Vec<usize> =
+        parts.iter().map(|p| pick(p).1.iter().filter(|&&g| g != NONE).count()).collect();
+    let total: usize = grouped.iter().sum();
+    let mut rows = vec![0usize; total];
+
+    let mut offset_slices = Vec::with_capacity(parts.len());
+    let mut row_slices = Vec::with_capacity(parts.len());
+    let (mut off_rest, mut rows_rest) = (&mut offsets[..n_groups], &mut rows[..]);
+    let mut start = 0usize;
+    for (k, p) in parts.iter().enumerate() {
+        let (o, r) = std::mem::take(&mut off_rest).split_at_mut(p.reps.len());
+        off_rest = r;
+        let (a, b) = std::mem::take(&mut rows_rest).split_at_mut(grouped[k]);
+        rows_rest = b;
+        offset_slices.push((o, start));
+        row_slices.push(a);
+        start += grouped[k];
+    }
+    let writer = RowGidWriter(row_gid.as_mut_ptr(), n_rows);
+    parts
+        .par_iter()
+        .zip(offset_slices)
+        .zip(row_slices)
+        .enumerate()
+        .for_each(|(k, ((p, (offs, start)), out_rows))| {
+            let (part_rows, gids) = pick(p);
+            let base = bases[k];
+            // Counting sort by local group; rows stay ascending within each group.
+            let mut counts = vec![0usize; offs.len()];
+            for &g in gids.iter().filter(|&&g| g != NONE) {
+                counts[g] += 1;
+            }
+            let mut next = start;
+            for (o, c) in offs.iter_mut().zip(counts.iter_mut()) {
+                *o = next;
+                next += *c;
+                *c = *o - start;
+            }
+            for (&row, &g) in part_rows.iter().zip(gids.iter()) {
+                if g != NONE {
+                    out_rows[counts[g]] = row;
+                    counts[g] += 1;
+                    // SAFETY: every row is in exactly one partition, so no two tasks write the same slot,
+                    // and `row < n_rows` because partitions hold row numbers of this side.
+                    unsafe { writer.write(row, base + g) };
+                }
+            }
+        });
+    offsets[n_groups] = total;
+    SideGroups { row_gid, offsets, rows }
+}
+
+/// Disjoint parallel writes into the row→group map (each row belongs to exactly one partition).
+struct RowGidWriter(*mut usize, usize);
+// SAFETY: only used for writes to distinct indices from different threads (see `side_groups`).
+unsafe impl Sync for RowGidWriter {}
+impl RowGidWriter {
+    /// # Safety
+    /// `i < len`, and no other thread writes index `i`.
+    unsafe fn write(&self, i: usize, v: usize) {
+        debug_assert!(i < self.1);
+        // SAFETY: the caller guarantees bounds and exclusivity.
+        unsafe { *self.0.add(i) = v };
+    }
+}

@@ -1,0 +1,521 @@
+//! Join keys: unify the two sides' key types the way pandas does, then encode every row's key so that
+//! equal keys hash alike and compare cheaply.
+//!
+//! Three encodings, chosen once per join from the unified types:
+//! - `Word`: fixed-width keys that fit in 64 bits (one int/float/date/... column, or several narrow ones
+//!   packed together). Hashing and comparing is one multiply and one integer compare.
+//! - `Bytes`: one string or binary column, borrowed from the Arrow buffers (no copy); hashed once.
+//! - `Rows`: anything else, in arrow's row format (several columns, decimals, nulls in multi-column keys).
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray};
+use arrow_buffer::NullBuffer;
+use arrow_cast::{cast_with_options, CastOptions};
+use arrow_row::{RowConverter, Rows, SortField};
+use arrow_schema::{DataType, TimeUnit};
+use rayon::prelude::*;
+
+use crate::error::{MergeError, Result};
+
+/// Hash given to a null key (in the `Word` and `Bytes` encodings nulls are compared by flag, not value).
+const NULL_HASH: u64 = 0x5bd1_e995_2f4a_7c15;
+const SEED: u64 = 0x243f_6a88_85a3_08d3;
+const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+/// Rows per parallel task when encoding and hashing.
+const CHUNK: usize = 1 << 16;
+
+/// A strong enough 64-bit mix for integer keys: a folded 128-bit multiply spreads every input bit into the
+/// high bits (used for partitioning) and the low bits (used by the hash table).
+#[inline(always)]
+pub(crate) fn hash_word(x: u64) -> u64 {
+    let m = ((x ^ SEED) as u128).wrapping_mul(MUL as u128);
+    (m >> 64) as u64 ^ (m as u64)
+}
+
+#[inline(always)]
+fn hash_bytes(b: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    // A fixed seed: both sides of a join, and every Spark executor, must hash the same key alike.
+    foldhash::fast::FixedState::with_seed(SEED).hash_one(b)
+}
+
+/// The type both sides' key column is cast to, or `None` when pandas would refuse to join them.
+fn common_type(l: &DataType, r: &DataType) -> Option<DataType> {
+    use DataType::*;
+    let l = strip_dictionary(l);
+    let r = strip_dictionary(r);
+    if l == r {
+        return Some(if matches!(l, Float16) { Float32 } else { l.clone() });
+    }
+    let finer = |a: &TimeUnit, b: &TimeUnit| if unit_rank(a) >= unit_rank(b) { *a } else { *b };
+    Some(match (l, r) {
+        (Null, t) | (t, Null) => t.clone(),
+        (a, b) if is_string(a) && is_string(b) => LargeUtf8,
+        (a, b) if is_bytes(a) && is_bytes(b) => LargeBinary,
+        (a, b) if a.is_signed_integer() && b.is_signed_integer() => Int64,
+        (a, b) if a.is_unsigned_integer() && b.is_unsigned_integer() => UInt64,
+        (a, b) if a.is_integer() && b.is_integer() => Int64,
+        (a, b) if a.is_numeric() && b.is_numeric() && (a.is_floating() || b.is_floating()) => Float64,
+        (Decimal128(_, s1), Decimal128(_, s2)) => Decimal128(38, (*s1).max(*s2)),
+        (Decimal128(_, s), i) | (i, Decimal128(_, s)) if i.is_integer() => Decimal128(38, *s),
+        (Date32, Date64) | (Date64, Date32) => Date64,
+        (Timestamp(u1, tz1), Timestamp(u2, tz2)) if tz1.is_some() == tz2.is_some() => {
+            Timestamp(finer(u1, u2), tz1.clone())
+        }
+        (Duration(u1), Duration(u2)) => Duration(finer(u1, u2)),
+        (Time32(_) | Time64(_), Time32(_) | Time64(_)) => Time64(TimeUnit::Nanosecond),
+        _ => return None,
+    })
+}
+
+fn unit_rank(u: &TimeUnit) -> u8 {
+    match u {
+        TimeUnit::Second => 0,
+        TimeUnit::Millisecond => 1,
+        TimeUnit::Microsecond => 2,
+        TimeUnit::Nanosecond => 3,
+    }
+}
+
+fn strip_dictionary(t: &DataType) -> &DataType {
+    match t {
+        DataType::Dictionary(_, v) => strip_dictionary(v),
+        other => other,
+    }
+}
+
+fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+fn is_bytes(t: &DataType) -> bool {
+    is_string(t)
+        || matches!(
+            t,
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_)
+        )
+}
+
+/// Bits a fixed-width key needs in a packed `Word`, or `None` if it is not word-sized.
+fn word_bits(t: &DataType) -> Option<u32> {
+    use DataType::*;
+    Some(match t {
+        Boolean => 1,
+        Int8 | UInt8 => 8,
+        Int16 | UInt16 => 16,
+        Int32 | UInt32 | Float32 | Date32 | Time32(_) => 32,
+        Int64 | UInt64 | Float64 | Date64 | Time64(_) | Timestamp(_, _) | Duration(_) => 64,
+        _ => return None,
+    })
+}
+
+fn is_supported(t: &DataType) -> bool {
+    use DataType::*;
+    word_bits(t).is_some()
+        || is_bytes(t)
+        || matches!(t, Null | Decimal128(_, _) | Decimal256(_, _) | Interval(_))
+}
+
+/// Cast each pair of key columns to one common type. Errors name both columns and their types.
+pub(crate) fn unify(
+    left: &[ArrayRef],
+    right: &[ArrayRef],
+    left_names: &[String],
+    right_names: &[String],
+) -> Result<(Vec<ArrayRef>, Vec<ArrayRef>)> {
+    if left.len() != right.len() {
+        return Err(MergeError::InvalidArgument(format!(
+            "len(right_on) must equal len(left_on): {} left key(s) {:?} but {} right key(s) {:?}",
+            left.len(),
+            left_names,
+            right.len(),
+            right_names
+        )));
+    }
+    let name = |names: &[String], i: usize| names.get(i).cloned().unwrap_or_else(|| format!("key {i}"));
+    let options = CastOptions { safe: false, ..Default::default() };
+    let mut out_l = Vec::with_capacity(left.len());
+    let mut out_r = Vec::with_capacity(right.len());
+    for (i, (l, r)) in left.iter().zip(right).enumerate() {
+        let mismatch = || MergeError::KeyTypeMismatch {
+            left: name(left_names, i),
+            left_type: l.data_type().clone(),
+            right: name(right_names, i),
+            right_type: r.data_type().clone(),
+        };
+        let target = common_type(l.data_type(), r.data_type()).ok_or_else(mismatch)?;
+        // Both sides all-null: join them as (null) strings, which every encoding supports.
+        let target = if target == DataType::Null { DataType::Utf8 } else { target };
+        for (array, names, col) in [(l, left_names, &mut out_l), (r, right_names, &mut out_r)] {
+            if !is_supported(&target) {
+                return Err(MergeError::UnsupportedKeyType {
+                    column: name(names, i),
+                    dtype: array.data_type().clone(),
+                });
+            }
+            let cast = if array.data_type() == &target {
+                Arc::clone(array)
+            } else {
+                cast_with_options(array, &target, &options).map_err(|e| match e {
+                    arrow_schema::ArrowError::CastError(_) | arrow_schema::ArrowError::ComputeError(_) => {
+                        MergeError::KeyTypeMismatch {
+                            left: name(left_names, i),
+                            left_type: l.data_type().clone(),
+                            right: format!("{} (a value does not fit {target}: {e})", name(right_names, i)),
+                            right_type: r.data_type().clone(),
+                        }
+                    }
+                    other => other.into(),
+                })?
+            };
+            col.push(normalize_floats(cast));
+        }
+    }
+    Ok((out_l, out_r))
+}
+
+/// -0.0 becomes 0.0 and every NaN the same NaN, so equal floats (as pandas sees them) encode alike.
+fn normalize_floats(a: ArrayRef) -> ArrayRef {
+    fn canon<T>(a: &PrimitiveArray<T>) -> ArrayRef
+    where
+        T: ArrowPrimitiveType,
+        T::Native: num_like::Float,
+    {
+        Arc::new(a.unary::<_, T>(num_like::Float::canonical))
+    }
+    match a.data_type() {
+        DataType::Float32 => canon(a.as_primitive::<Float32Type>()),
+        DataType::Float64 => canon(a.as_primitive::<Float64Type>()),
+        _ => a,
+    }
+}
+
+mod num_like {
+    pub trait Float: Copy {
+        fn canonical(self) -> Self;
+    }
+    impl Float for f32 {
+        #[inline]
+        fn canonical(self) -> Self {
+            if self.is_nan() {
+                f32::NAN
+            } else if self == 0.0 {
+                0.0
+            } else {
+                self
+            }
+        }
+    }
+    impl Float for f64 {
+        #[inline]
+        fn canonical(self) -> Self {
+            if self.is_nan() {
+                f64::NAN
+            } else if self == 0.0 {
+                0.0
+            } else {
+                self
+            }
+        }
+    }
+}
+
+/// A borrowed string/binary column.
+pub(crate) enum BytesColumn {
+    Utf8(arrow_array::StringArray),
+    LargeUtf8(arrow_array::LargeStringArray),
+    Utf8View(arrow_array::StringViewArray),
+    Binary(arrow_array::BinaryArray),
+    LargeBinary(arrow_array::LargeBinaryArray),
+    BinaryView(arrow_array::BinaryViewArray),
+    Fixed(arrow_array::FixedSizeBinaryArray),
+}
+
+impl BytesColumn {
+    fn new(a: &ArrayRef) -> Option<Self> {
+        Some(match a.data_type() {
+            DataType::Utf8 => BytesColumn::Utf8(a.as_string::<i32>().clone()),
+            DataType::LargeUtf8 => BytesColumn::LargeUtf8(a.as_string::<i64>().clone()),
+            DataType::Utf8View => BytesColumn::Utf8View(a.as_string_view().clone()),
+            DataType::Binary => BytesColumn::Binary(a.as_binary::<i32>().clone()),
+            DataType::LargeBinary => BytesColumn::LargeBinary(a.as_binary::<i64>().clone()),
+            DataType::BinaryView => BytesColumn::BinaryView(a.as_binary_view().clone()),
+            DataType::FixedSizeBinary(_) => BytesColumn::Fixed(a.as_fixed_size_binary().clone()),
+            _ => return None,
+        })
+    }
+
+    #[inline(always)]
+    fn value(&self, i: usize) -> &[u8] {
+        match self {
+            BytesColumn::Utf8(a) => a.value(i).as_bytes(),
+            BytesColumn::LargeUtf8(a) => a.value(i).as_bytes(),
+            BytesColumn::Utf8View(a) => a.value(i).as_bytes(),
+            BytesColumn::Binary(a) => a.value(i),
+            BytesColumn::LargeBinary(a) => a.value(i),
+            BytesColumn::BinaryView(a) => a.value(i),
+            BytesColumn::Fixed(a) => a.value(i),
+        }
+    }
+}
+
+pub(crate) enum Repr {
+    Word(Vec<u64>),
+    Bytes(BytesColumn),
+    Rows(Rows),
+}
+
+/// One side's keys, encoded. Both sides of a join are always encoded with the same `Layout`.
+pub(crate) struct EncodedKeys {
+    repr: Repr,
+    /// Rows whose key has a null in any column (validity `false`).
+    nulls: Option<NullBuffer>,
+    pub hashes: Vec<u64>,
+}
+
+/// How both sides encode their keys; decided once from the unified types.
+pub(crate) enum Layout {
+    Word,
+    Bytes,
+    Rows(RowConverter),
+}
+
+impl Layout {
+    pub(crate) fn choose(left: &[ArrayRef], right: &[ArrayRef]) -> Result<Layout> {
+        let types: Vec<&DataType> = left.iter().map(|a| a.data_type()).collect();
+        let any_nulls = left.iter().chain(right).any(|a| a.logical_null_count() > 0);
+        if types.len() == 1 && word_bits(types[0]).is_some() {
+            return Ok(Layout::Word);
+        }
+        if types.len() == 1 && is_bytes(types[0]) {
+            return Ok(Layout::Bytes);
+        }
+        let bits: Option<u32> = types.iter().map(|t| word_bits(t)).sum();
+        // Several narrow columns pack into one word, but only without nulls: a packed word has no room
+        // for one null flag per column.
+        if !any_nulls && bits.is_some_and(|b| b <= 64) {
+            return Ok(Layout::Word);
+        }
+        let fields = types.iter().map(|t| SortField::new((*t).clone())).collect();
+        Ok(Layout::Rows(RowConverter::new(fields)?))
+    }
+
+    pub(crate) fn encode(&self, columns: &[ArrayRef]) -> Result<EncodedKeys> {
+        let len = columns.first().map_or(0, |c| c.len());
+        let nulls = columns.iter().fold(None, |acc: Option<NullBuffer>, c| {
+            NullBuffer::union(acc.as_ref(), c.logical_nulls().as_ref())
+        });
+        let is_null = |i: usize| nulls.as_ref().is_some_and(|n| n.is_null(i));
+        let (repr, hashes) = match self {
+            Layout::Word => {
+                let words = pack_words(columns, len)?;
+                let hashes = par_map(len, |i| if is_null(i) { NULL_HASH } else { hash_word(words[i]) });
+                (Repr::Word(words), hashes)
+            }
+            Layout::Bytes => {
+                let col = BytesColumn::new(&columns[0]).ok_or_else(|| {
+                    MergeError::Internal(format!("bytes layout for {}", columns[0].data_type()))
+                })?;
+                let hashes = par_map(len, |i| if is_null(i) { NULL_HASH } else { hash_bytes(col.value(i)) });
+                (Repr::Bytes(col), hashes)
+            }
+            Layout::Rows(converter) => {
+                let rows = converter.convert_columns(columns)?;
+                let hashes = par_map(len, |i| hash_bytes(rows.row(i).as_ref()));
+                (Repr::Rows(rows), hashes)
+            }
+        };
+        Ok(EncodedKeys { repr, nulls, hashes })
+    }
+}
+
+/// `f(i)` for every row, computed in parallel chunks.
+fn par_map(len: usize, f: impl Fn(usize) -> u64 + Sync) -> Vec<u64> {
+    let mut out = vec![0u64; len];
+    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
+        let base = c * CHUNK;
+        for (k, slot) in chunk.iter_mut().enumerate() {
+            *slot = f(base + k);
+        }
+    });
+    out
+}
+
+/// The key bits of every row, several narrow columns shifted into one word. Null rows get 0 (their null
+/// flag, not their word, decides equality).
+fn pack_words(columns: &[ArrayRef], len: usize) -> Result<Vec<u64>> {
+    let mut words = vec![0u64; len];
+    let mut shift = 0u32;
+    for col in columns {
+        let bits = word_bits(col.data_type())
+            .ok_or_else(|| MergeError::Internal(format!("word layout for {}", col.data_type())))?;
+        let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+        let get = word_getter(col)?;
+        words.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
+            let base = c * CHUNK;
+            for (k, w) in chunk.iter_mut().enumerate() {
+                let i = base + k;
+                if col.is_valid(i) {
+                    *w |= (get(i) & mask) << shift;
+                }
+            }
+        });
+        shift += bits;
+    }
+    Ok(words)
+}
+
+type WordGetter<'a> = Box<dyn Fn(usize) -> u64 + Sync + 'a>;
+
+/// Reads a fixed-width column's value at a row as raw bits.
+fn word_getter(col: &ArrayRef) -> Result<WordGetter<'_>> {
+    fn prim<T: ArrowPrimitiveType>(col: &ArrayRef, f: fn(T::Native) -> u64) -> WordGetter<'_> {
+        let values = col.as_primitive::<T>().values();
+        Box::new(move |i| f(values[i]))
+    }
+    use DataType::*;
+    Ok(match col.data_type() {
+        Boolean => {
+            let b = col.as_boolean();
+            Box::new(move |i| b.value(i) as u64)
+        }
+        Int8 => prim::<Int8Type>(col, |v| v as u64),
+        Int16 => prim::<Int16Type>(col, |v| v as u64),
+        Int32 => prim::<Int32Type>(col, |v| v as u64),
+        Int64 => prim::<Int64Type>(col, |v| v as u64),
+        UInt8 => prim::<UInt8Type>(col, |v| v as u64),
+        UInt16 => prim::<UInt16Type>(col, |v| v as u64),
+        UInt32 => prim::<UInt32Type>(col, |v| v as u64),
+        UInt64 => prim::<UInt64Type>(col, |v| v),
+        Float32 => prim::<Float32Type>(col, |v| v.to_bits() as u64),
+        Float64 => prim::<Float64Type>(col, |v| v.to_bits()),
+        Date32 => prim::<Date32Type>(col, |v| v as u64),
+        Date64 => prim::<Date64Type>(col, |v| v as u64),
+        Time32(TimeUnit::Second) => prim::<Time32SecondType>(col, |v| v as u64),
+        Time32(_) => prim::<Time32MillisecondType>(col, |v| v as u64),
+        Time64(TimeUnit::Microsecond) => prim::<Time64MicrosecondType>(col, |v| v as u64),
+        Time64(_) => prim::<Time64NanosecondType>(col, |v| v as u64),
+        Timestamp(TimeUnit::Second, _) => prim::<TimestampSecondType>(col, |v| v as u64),
+        Timestamp(TimeUnit::Millisecond, _) => prim::<TimestampMillisecondType>(col, |v| v as u64),
+        Timestamp(TimeUnit::Microsecond, _) => prim::<TimestampMicrosecondType>(col, |v| v as u64),
+        Timestamp(TimeUnit::Nanosecond, _) => prim::<TimestampNanosecondType>(col, |v| v as u64),
+        Duration(TimeUnit::Second) => prim::<DurationSecondType>(col, |v| v as u64),
+        Duration(TimeUnit::Millisecond) => prim::<DurationMillisecondType>(col, |v| v as u64),
+        Duration(TimeUnit::Microsecond) => prim::<DurationMicrosecondType>(col, |v| v as u64),
+        Duration(TimeUnit::Nanosecond) => prim::<DurationNanosecondType>(col, |v| v as u64),
+        other => return Err(MergeError::Internal(format!("no word getter for {other}"))),
+    })
+}
+
+impl EncodedKeys {
+    pub(crate) fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Whether the key at `i` has a null in any column.
+    #[inline(always)]
+    pub(crate) fn has_null(&self, i: usize) -> bool {
+        self.nulls.as_ref().is_some_and(|n| n.is_null(i))
+    }
+
+    /// The integer keys, when the layout is one plain integer word (for the dense-key fast path).
+    pub(crate) fn words(&self) -> Option<&[u64]> {
+        match &self.repr {
+            Repr::Word(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// Whether row `i` of `self` and row `j` of `other` have equal keys (nulls equal each other; callers that
+    /// want SQL semantics never look up null keys).
+    #[inline(always)]
+    pub(crate) fn key_eq(&self, i: usize, other: &EncodedKeys, j: usize) -> bool {
+        match (&self.repr, &other.repr) {
+            (Repr::Word(a), Repr::Word(b)) => a[i] == b[j] && self.has_null(i) == other.has_null(j),
+            (Repr::Bytes(a), Repr::Bytes(b)) => {
+                let (na, nb) = (self.has_null(i), other.has_null(j));
+                na == nb && (na || a.value(i) == b.value(j))
+            }
+            (Repr::Rows(a), Repr::Rows(b)) => a.row(i) == b.row(j),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Float64Array, Int32Array, Int64Array, StringArray};
+
+    fn arr(a: impl Array + 'static) -> ArrayRef {
+        Arc::new(a)
+    }
+
+    #[test]
+    fn ints_of_different_widths_unify_and_match() {
+        let l = vec![arr(Int32Array::from(vec![1, 2, 3]))];
+        let r = vec![arr(Int64Array::from(vec![3, 1]))];
+        let (l, r) = unify(&l, &r, &["a".into()], &["b".into()]).unwrap();
+        let layout = Layout::choose(&l, &r).unwrap();
+        let (el, er) = (layout.encode(&l).unwrap(), layout.encode(&r).unwrap());
+        assert!(el.key_eq(0, &er, 1));
+        assert!(el.key_eq(2, &er, 0));
+        assert!(!el.key_eq(1, &er, 0));
+        assert_eq!(el.hashes[0], er.hashes[1]);
+    }
+
+    #[test]
+    fn negative_zero_and_nan_match_as_in_pandas() {
+        let l = vec![arr(Float64Array::from(vec![-0.0, f64::NAN]))];
+        let r = vec![arr(Float64Array::from(vec![0.0, -f64::NAN]))];
+        let (l, r) = unify(&l, &r, &["a".into()], &["b".into()]).unwrap();
+        let layout = Layout::choose(&l, &r).unwrap();
+        let (el, er) = (layout.encode(&l).unwrap(), layout.encode(&r).unwrap());
+        assert!(el.key_eq(0, &er, 0));
+        assert!(el.key_eq(1, &er, 1));
+    }
+
+    #[test]
+    fn int_and_string_keys_are_a_named_error() {
+        let l = vec![arr(Int64Array::from(vec![1]))];
+        let r = vec![arr(StringArray::from(vec!["1"]))];
+        let err = unify(&l, &r, &["id".into()], &["code".into()]).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, MergeError::KeyTypeMismatch { .. }));
+        assert!(msg.contains("\"id\"") && msg.contains("\"code\"") && msg.contains("Int64"), "{msg}");
+    }
+
+    #[test]
+    fn list_keys_are_unsupported() {
+        use arrow_array::builder::{Int32Builder, ListBuilder};
+        let mut b = ListBuilder::new(Int32Builder::new());
+        b.append_value([Some(1)]);
+        let l = vec![arr(b.finish())];
+        let r = l.clone();
+        let err = unify(&l, &r, &["xs".into()], &["xs".into()]).unwrap_err();
+        assert!(matches!(err, MergeError::UnsupportedKeyType { .. }), "{err}");
+    }
+
+    #[test]
+    fn narrow_columns_pack_into_one_word() {
+        let cols = vec![arr(Int32Array::from(vec![1, 1])), arr(Int32Array::from(vec![2, 3]))];
+        let layout = Layout::choose(&cols, &cols).unwrap();
+        assert!(matches!(layout, Layout::Word));
+        let e = layout.encode(&cols).unwrap();
+        assert!(!e.key_eq(0, &e, 1));
+        assert!(e.key_eq(1, &e, 1));
+    }
+
+    #[test]
+    fn multi_column_keys_with_nulls_use_rows() {
+        let cols = vec![arr(Int32Array::from(vec![Some(1), None])), arr(StringArray::from(vec!["a", "b"]))];
+        let layout = Layout::choose(&cols, &cols).unwrap();
+        assert!(matches!(layout, Layout::Rows(_)));
+        let e = layout.encode(&cols).unwrap();
+        assert!(e.has_null(1) && !e.has_null(0));
+        assert!(e.key_eq(1, &e, 1) && !e.key_eq(0, &e, 1));
+    }
+}

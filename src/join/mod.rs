@@ -1,0 +1,78 @@
+//! The join engine: keys → partition → build/probe (group ids) → index pairs → gather.
+//!
+//! The core returns row-index pairs (`JoinIndices`); `gather` builds the output columns from them, so every
+//! front end (pandas, Arrow, Spark, files) shares one join and chooses how to materialise it.
+
+pub mod args;
+mod build;
+pub mod gather;
+pub(crate) mod keys;
+mod order;
+mod pairs;
+mod partition;
+mod validate;
+
+use arrow_array::{Array, ArrayRef};
+
+pub use args::{Cancel, JoinArgs, JoinKind, Validate};
+pub use pairs::JoinIndices;
+
+use crate::error::{MergeError, Result};
+use build::{factorize, FactorizeOptions};
+
+/// Match the rows of two sides by their key columns (`left_keys[i]` is compared with `right_keys[i]`).
+/// Names are only used in error messages. Runs on the engine's own thread pool.
+pub fn join_indices(
+    left_keys: &[ArrayRef],
+    right_keys: &[ArrayRef],
+    left_names: &[String],
+    right_names: &[String],
+    args: &JoinArgs,
+) -> Result<JoinIndices> {
+    let pool = crate::pool::pool(args.threads)?;
+    let threads = pool.current_num_threads();
+    pool.install(|| join_on_pool(left_keys, right_keys, left_names, right_names, args, threads))
+}
+
+fn join_on_pool(
+    left_keys: &[ArrayRef],
+    right_keys: &[ArrayRef],
+    left_names: &[String],
+    right_names: &[String],
+    args: &JoinArgs,
+    threads: usize,
+) -> Result<JoinIndices> {
+    if args.kind == JoinKind::Cross {
+        let n = |keys: &[ArrayRef]| keys.first().map_or(0, |a| a.len());
+        return pairs::cross(n(left_keys), n(right_keys), args);
+    }
+    if left_keys.is_empty() {
+        return Err(MergeError::InvalidArgument("a join needs at least one key column on each side".into()));
+    }
+    let (left, right) = keys::unify(left_keys, right_keys, left_names, right_names)?;
+    let layout = keys::Layout::choose(&left, &right)?;
+    let (el, er) = rayon::join(|| layout.encode(&left), || layout.encode(&right));
+    let (el, er) = (el?, er?);
+    args.cancel.check()?;
+
+    let key_ordered = args.key_ordered();
+    let opts = FactorizeOptions {
+        nulls_equal: args.nulls_equal,
+        insert_probe: key_ordered || args.validate.is_some(),
+        threads,
+        cancel: &args.cancel,
+    };
+    let groups = factorize(&el, &er, &opts)?;
+    if let Some(v) = args.validate {
+        validate::check(&groups, v)?;
+    }
+    if key_ordered {
+        let order = order::groups_in_key_order(&groups, &left, &right)?;
+        pairs::key_ordered(&groups, &order, args)
+    } else {
+        pairs::row_ordered(&groups, args)
+    }
+}
+
+#[cfg(test)]
+mod tests;

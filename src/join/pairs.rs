@@ -1,0 +1,197 @@
+//! Emit the output's row-index pairs, in pandas' order, in two parallel passes: count every morsel's
+//! output, then allocate exactly once and let each morsel fill its own slice. The count is what
+//! `max_output_rows` checks before any output memory exists.
+
+use rayon::prelude::*;
+
+use crate::error::{MergeError, Result};
+use crate::join::args::{JoinArgs, JoinKind};
+use crate::join::build::{Groups, SideGroups, NONE};
+
+/// Row numbers of the output: `left[k]`/`right[k]` is the input row of output row `k`, -1 for "no row".
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct JoinIndices {
+    pub left: Vec<i64>,
+    pub right: Vec<i64>,
+}
+
+const MORSEL: usize = 1 << 14;
+const MISSING: i64 = -1;
+
+/// A morsel's output slice.
+struct Writer<'a> {
+    left: &'a mut [i64],
+    right: &'a mut [i64],
+    at: usize,
+}
+
+impl Writer<'_> {
+    #[inline(always)]
+    fn push(&mut self, l: usize, r: usize) {
+        self.left[self.at] = if l == NONE { MISSING } else { l as i64 };
+        self.right[self.at] = if r == NONE { MISSING } else { r as i64 };
+        self.at += 1;
+    }
+}
+
+/// Runs `count` then `fill` over units `0..n_units` in parallel morsels; the output keeps unit order.
+fn emit(
+    n_units: usize,
+    args: &JoinArgs,
+    count: impl Fn(usize) -> usize + Sync,
+    fill: impl Fn(usize, &mut Writer) + Sync,
+) -> Result<JoinIndices> {
+    let n_morsels = n_units.div_ceil(MORSEL);
+    let counts: Vec<usize> = (0..n_morsels)
+        .into_par_iter()
+        .map(|m| {
+            args.cancel.check()?;
+            let units = m * MORSEL..((m + 1) * MORSEL).min(n_units);
+            units.map(&count).try_fold(0usize, |a, c| a.checked_add(c)).ok_or(too_large(u64::MAX, args))
+        })
+        .collect::<Result<_>>()?;
+    let total = counts.iter().try_fold(0usize, |a, &c| a.checked_add(c)).ok_or(too_large(u64::MAX, args))?;
+    if let Some(limit) = args.max_output_rows {
+        if total as u64 > limit {
+            return Err(MergeError::OutputTooLarge { rows: total as u64, limit });
+        }
+    }
+    // vec![0; n] comes from calloc: untouched pages cost nothing until a morsel writes them.
+    let mut out = JoinIndices { left: vec![0; total], right: vec![0; total] };
+    let mut slices = Vec::with_capacity(n_morsels);
+    let (mut l, mut r) = (&mut out.left[..], &mut out.right[..]);
+    for &c in &counts {
+        let (a, rest_l) = std::mem::take(&mut l).split_at_mut(c);
+        let (b, rest_r) = std::mem::take(&mut r).split_at_mut(c);
+        l = rest_l;
+        r = rest_r;
+        slices.push(Writer { left: a, right: b, at: 0 });
+    }
+    slices.into_par_iter().enumerate().try_for_each(|(m, mut w)| {
+        args.cancel.check()?;
+        for u in m * MORSEL..((m + 1) * MORSEL).min(n_units) {
+            fill(u, &mut w);
+        }
+        debug_assert_eq!(w.at, w.left.len());
+        Ok::<(), MergeError>(())
+    })?;
+    Ok(out)
+}
+
+fn too_large(rows: u64, args: &JoinArgs) -> MergeError {
+    MergeError::OutputTooLarge { rows, limit: args.max_output_rows.unwrap_or(u64::MAX) }
+}
+
+pub(crate) fn cross(n_left: usize, n_right: usize, args: &JoinArgs) -> Result<JoinIndices> {
+    emit(n_left, args, |_| n_right, |i, w| (0..n_right).for_each(|j| w.push(i, j)))
+}
+
+/// Output in one side's row order (pandas' inner/left/right without `sort`). For a right join the right
+/// side drives and the pairs come out swapped back.
+pub(crate) fn row_ordered(groups: &Groups, args: &JoinArgs) -> Result<JoinIndices> {
+    let drive_right = matches!(args.kind, JoinKind::Right | JoinKind::RightAnti);
+    let (driver, other) = if drive_right { (&groups.right, &groups.left) } else { (&groups.left, &groups.right) };
+    let matches = |i: usize| match driver.row_gid[i] {
+        NONE => &[][..],
+        g => other.rows_of(g),
+    };
+    let kind = args.kind;
+    let count = |i: usize| {
+        let m = matches(i).len();
+        match kind {
+            JoinKind::Inner => m,
+            JoinKind::Left | JoinKind::Right => m.max(1),
+            JoinKind::LeftSemi => (m > 0) as usize,
+            _ => (m == 0) as usize, // the anti joins
+        }
+    };
+    let push = |w: &mut Writer, d: usize, o: usize| if drive_right { w.push(o, d) } else { w.push(d, o) };
+    let fill = |i: usize, w: &mut Writer| {
+        let m = matches(i);
+        match kind {
+            JoinKind::Inner | JoinKind::Left | JoinKind::Right => {
+                m.iter().for_each(|&o| push(w, i, o));
+                if m.is_empty() && kind != JoinKind::Inner {
+                    push(w, i, NONE);
+                }
+            }
+            JoinKind::LeftSemi if !m.is_empty() => push(w, i, NONE),
+            JoinKind::LeftAnti | JoinKind::RightAnti if m.is_empty() => push(w, i, NONE),
+            _ => {}
+        }
+    };
+    emit(driver.row_gid.len(), args, count, fill)
+}
+
+/// Output in key order: groups in `order`, then the rows whose key is null under SQL semantics (they match
+/// nothing and sort nowhere), left ones then right ones.
+pub(crate) fn key_ordered(groups: &Groups, order: &[usize], args: &JoinArgs) -> Result<JoinIndices> {
+    let kind = args.kind;
+    let loose = |side: &SideGroups, keep: bool| -> Vec<usize> {
+        if !keep {
+            return Vec::new();
+        }
+        side.row_gid.iter().enumerate().filter(|(_, &g)| g == NONE).map(|(i, _)| i).collect()
+    };
+    let loose_left = loose(&groups.left, kind.keeps_unmatched_left());
+    let loose_right = loose(&groups.right, kind.keeps_unmatched_right());
+    let n_groups = order.len();
+    let n_units = n_groups + loose_left.len() + loose_right.len();
+
+    let count = |u: usize| {
+        if u >= n_groups {
+            return 1;
+        }
+        let g = order[u];
+        let (l, r) = (groups.left.count(g), groups.right.count(g));
+        match kind {
+            JoinKind::Inner => l * r,
+            JoinKind::Left => l * r.max(1),
+            JoinKind::Right => r * l.max(1),
+            JoinKind::Outer if l > 0 && r > 0 => l * r,
+            JoinKind::Outer => l + r,
+            JoinKind::LeftSemi => l * (r > 0) as usize,
+            JoinKind::LeftAnti => l * (r == 0) as usize,
+            JoinKind::RightAnti => r * (l == 0) as usize,
+            JoinKind::Cross => 0,
+        }
+    };
+    let fill = |u: usize, w: &mut Writer| {
+        if u >= n_groups {
+            let k = u - n_groups;
+            match loose_left.get(k) {
+                Some(&i) => w.push(i, NONE),
+                None => w.push(NONE, loose_right[k - loose_left.len()]),
+            }
+            return;
+        }
+        let g = order[u];
+        let (ls, rs) = (groups.left.rows_of(g), groups.right.rows_of(g));
+        match kind {
+            JoinKind::Inner | JoinKind::Left | JoinKind::Outer => {
+                if rs.is_empty() {
+                    if kind != JoinKind::Inner {
+                        ls.iter().for_each(|&i| w.push(i, NONE));
+                    }
+                } else {
+                    ls.iter().for_each(|&i| rs.iter().for_each(|&j| w.push(i, j)));
+                }
+                if ls.is_empty() && kind == JoinKind::Outer {
+                    rs.iter().for_each(|&j| w.push(NONE, j));
+                }
+            }
+            JoinKind::Right => {
+                if ls.is_empty() {
+                    rs.iter().for_each(|&j| w.push(NONE, j));
+                } else {
+                    rs.iter().for_each(|&j| ls.iter().for_each(|&i| w.push(i, j)));
+                }
+            }
+            JoinKind::LeftSemi if !rs.is_empty() => ls.iter().for_each(|&i| w.push(i, NONE)),
+            JoinKind::LeftAnti if rs.is_empty() => ls.iter().for_each(|&i| w.push(i, NONE)),
+            JoinKind::RightAnti if ls.is_empty() => rs.iter().for_each(|&j| w.push(NONE, j)),
+            _ => {}
+        }
+    };
+    emit(n_units, args, count, fill)
+}

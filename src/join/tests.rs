@@ -1,0 +1,224 @@
+//! Engine tests against a brute-force oracle that spells out pandas' row-order rules.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray};
+use proptest::prelude::*;
+
+use super::*;
+
+/// Every pair with equal keys, nested loops, in pandas' order for each join kind.
+fn brute(left: &[Option<i64>], right: &[Option<i64>], args: &JoinArgs) -> JoinIndices {
+    let eq = |a: Option<i64>, b: Option<i64>| match (a, b) {
+        (Some(x), Some(y)) => x == y,
+        (None, None) => args.nulls_equal,
+        _ => false,
+    };
+    let mut out = JoinIndices::default();
+    let mut push = |l: i64, r: i64| {
+        out.left.push(l);
+        out.right.push(r);
+    };
+    let l_matches = |i: usize| (0..right.len()).filter(|&j| eq(left[i], right[j])).collect::<Vec<_>>();
+    let r_matches = |j: usize| (0..left.len()).filter(|&i| eq(left[i], right[j])).collect::<Vec<_>>();
+    if args.key_ordered() {
+        // Distinct usable keys, ascending, nulls last; then SQL-null rows.
+        let usable = |k: Option<i64>| args.nulls_equal || k.is_some();
+        let mut keys: Vec<Option<i64>> = left.iter().chain(right).copied().filter(|&k| usable(k)).collect();
+        keys.sort_by_key(|k| (k.is_none(), *k));
+        keys.dedup();
+        for k in keys {
+            let ls: Vec<usize> = (0..left.len()).filter(|&i| usable(left[i]) && left[i] == k).collect();
+            let rs: Vec<usize> = (0..right.len()).filter(|&j| usable(right[j]) && right[j] == k).collect();
+            match args.kind {
+                JoinKind::Inner | JoinKind::Left | JoinKind::Outer => {
+                    for &i in &ls {
+                        for &j in &rs {
+                            push(i as i64, j as i64);
+                        }
+                        if rs.is_empty() && args.kind != JoinKind::Inner {
+                            push(i as i64, -1);
+                        }
+                    }
+                    if ls.is_empty() && args.kind == JoinKind::Outer {
+                        rs.iter().for_each(|&j| push(-1, j as i64));
+                    }
+                }
+                JoinKind::Right => {
+                    for &j in &rs {
+                        ls.iter().for_each(|&i| push(i as i64, j as i64));
+                        if ls.is_empty() {
+                            push(-1, j as i64);
+                        }
+                    }
+                }
+                _ => unreachable!(),
+            }
+        }
+        if args.kind.keeps_unmatched_left() {
+            (0..left.len()).filter(|&i| !usable(left[i])).for_each(|i| push(i as i64, -1));
+        }
+        if args.kind.keeps_unmatched_right() {
+            (0..right.len()).filter(|&j| !usable(right[j])).for_each(|j| push(-1, j as i64));
+        }
+        return out;
+    }
+    match args.kind {
+        JoinKind::Right | JoinKind::RightAnti => {
+            for j in 0..right.len() {
+                let m = r_matches(j);
+                if args.kind == JoinKind::Right {
+                    m.iter().for_each(|&i| push(i as i64, j as i64));
+                }
+                if m.is_empty() {
+                    push(-1, j as i64);
+                }
+            }
+        }
+        kind => {
+            for i in 0..left.len() {
+                let m = l_matches(i);
+                match kind {
+                    JoinKind::Inner | JoinKind::Left => m.iter().for_each(|&j| push(i as i64, j as i64)),
+                    JoinKind::LeftSemi if !m.is_empty() => push(i as i64, -1),
+                    _ => {}
+                }
+                if m.is_empty() && matches!(kind, JoinKind::Left | JoinKind::LeftAnti) {
+                    push(i as i64, -1);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn col(v: &[Option<i64>]) -> Vec<ArrayRef> {
+    vec![Arc::new(Int64Array::from(v.to_vec()))]
+}
+
+fn names() -> Vec<String> {
+    vec!["k".to_string()]
+}
+
+const KINDS: [JoinKind; 7] = [
+    JoinKind::Inner,
+    JoinKind::Left,
+    JoinKind::Right,
+    JoinKind::Outer,
+    JoinKind::LeftSemi,
+    JoinKind::LeftAnti,
+    JoinKind::RightAnti,
+];
+
+fn run(left: &[Option<i64>], right: &[Option<i64>], args: &JoinArgs) -> JoinIndices {
+    join_indices(&col(left), &col(right), &names(), &names(), args).expect("join")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn matches_brute_force(
+        left in prop::collection::vec(prop::option::weighted(0.9, 0i64..12), 0..40),
+        right in prop::collection::vec(prop::option::weighted(0.9, 0i64..12), 0..40),
+        nulls_equal: bool,
+        sort: bool,
+        threads in 1usize..4,
+    ) {
+        for kind in KINDS {
+            if sort && matches!(kind, JoinKind::LeftSemi | JoinKind::LeftAnti | JoinKind::RightAnti) {
+                continue;
+            }
+            let mut args = JoinArgs::new(kind);
+            args.nulls_equal = nulls_equal;
+            args.sort = sort;
+            args.threads = Some(threads);
+            prop_assert_eq!(run(&left, &right, &args), brute(&left, &right, &args), "kind {:?}", kind);
+        }
+    }
+}
+
+/// Large enough to partition and to spread morsels over threads, even in a debug build.
+#[test]
+fn parallel_partitioned_path_matches_brute_force_on_large_input() {
+    let n = 150_000i64;
+    let left: Vec<Option<i64>> = (0..n).map(|i| if i % 97 == 0 { None } else { Some((i * 7919) % 50_000) }).collect();
+    let right: Vec<Option<i64>> = (0..n / 3).map(|i| Some((i * 31) % 70_000)).collect();
+    for kind in [JoinKind::Inner, JoinKind::Left, JoinKind::Outer] {
+        let mut args = JoinArgs::new(kind);
+        args.threads = Some(4);
+        let got = run(&left, &right, &args);
+        // The oracle via a map, since nested loops would take minutes at this size.
+        let mut by_key: std::collections::HashMap<Option<i64>, Vec<i64>> = Default::default();
+        for (j, k) in right.iter().enumerate() {
+            by_key.entry(*k).or_default().push(j as i64);
+        }
+        let expected_rows: usize = left
+            .iter()
+            .map(|k| by_key.get(k).map_or(if kind == JoinKind::Inner { 0 } else { 1 }, |v| v.len()))
+            .sum::<usize>();
+        if kind != JoinKind::Outer {
+            assert_eq!(got.left.len(), expected_rows, "{kind:?}");
+            // Left order is kept.
+            assert!(got.left.windows(2).all(|w| w[0] <= w[1]), "{kind:?}");
+        }
+        for (&l, &r) in got.left.iter().zip(&got.right) {
+            if l >= 0 && r >= 0 {
+                assert_eq!(left[l as usize], right[r as usize]);
+            }
+        }
+    }
+}
+
+#[test]
+fn strings_and_floats_join() {
+    let l: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec![Some("b"), None, Some("a")]))];
+    let r: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec![Some("a"), Some("b"), None]))];
+    let got = join_indices(&l, &r, &names(), &names(), &JoinArgs::new(JoinKind::Inner)).unwrap();
+    assert_eq!(got.left, vec![0, 1, 2]);
+    assert_eq!(got.right, vec![1, 2, 0]);
+
+    let l: Vec<ArrayRef> = vec![Arc::new(Float64Array::from(vec![f64::NAN, 1.0]))];
+    let r: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![1, 2]))];
+    let got = join_indices(&l, &r, &names(), &names(), &JoinArgs::new(JoinKind::Left)).unwrap();
+    assert_eq!((got.left, got.right), (vec![0, 1], vec![-1, 0]));
+}
+
+#[test]
+fn max_output_rows_refuses_an_explosion_before_allocating() {
+    let keys: Vec<Option<i64>> = vec![Some(1); 1000];
+    let mut args = JoinArgs::new(JoinKind::Inner);
+    args.max_output_rows = Some(999_999);
+    let err = join_indices(&col(&keys), &col(&keys), &names(), &names(), &args).unwrap_err();
+    assert!(matches!(err, MergeError::OutputTooLarge { rows: 1_000_000, limit: 999_999 }), "{err}");
+}
+
+#[test]
+fn validate_reports_the_non_unique_side() {
+    let mut args = JoinArgs::new(JoinKind::Inner);
+    args.validate = Some(Validate::OneToOne);
+    let err = join_indices(&col(&[Some(1), Some(1)]), &col(&[Some(1)]), &names(), &names(), &args).unwrap_err();
+    assert_eq!(err.to_string(), "Merge keys are not unique in left dataset; not a one-to-one merge");
+    args.validate = Some(Validate::ManyToOne);
+    assert!(join_indices(&col(&[Some(1), Some(1)]), &col(&[Some(1)]), &names(), &names(), &args).is_ok());
+}
+
+#[test]
+fn cancelled_join_stops_with_cancelled() {
+    let args = JoinArgs::new(JoinKind::Inner);
+    args.cancel.cancel();
+    let err = join_indices(&col(&[Some(1)]), &col(&[Some(1)]), &names(), &names(), &args).unwrap_err();
+    assert!(matches!(err, MergeError::Cancelled));
+}
+
+#[test]
+fn bad_how_and_validate_strings_are_errors() {
+    assert!("sideways".parse::<JoinKind>().is_err());
+    assert!("2:2".parse::<Validate>().unwrap_err().to_string().contains("is not a valid argument"));
+}
+
+#[test]
+fn cross_join_is_the_full_product_in_left_major_order() {
+    let got = join_indices(&col(&[Some(5), Some(6)]), &col(&[Some(7), None, Some(8)]), &names(), &names(), &JoinArgs::new(JoinKind::Cross)).unwrap();
+    assert_eq!(got.left, vec![0, 0, 0, 1, 1, 1]);
+    assert_eq!(got.right, vec![0, 1, 2, 0, 1, 2]);
+}

@@ -1,0 +1,95 @@
+//! `_native.join_indices` and `_native.take`: owned Arrow inputs (via the PyCapsule interface, zero-copy),
+//! one call into the engine with the GIL released, Arrow outputs.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use arrow_select::concat::concat;
+use pyo3::prelude::*;
+use pyo3_arrow::{PyArray, PyTable};
+
+use crate::error::{MergeError, Result};
+use crate::join::{gather, JoinArgs};
+use crate::py::{run_detached, to_py_err};
+
+/// A table's columns, each as one array (chunks concatenated only when there are several), and their names.
+fn columns(batches: &[RecordBatch], schema: &Schema) -> Result<(Vec<ArrayRef>, Vec<String>)> {
+    let names = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let cols = (0..schema.fields().len())
+        .map(|c| match batches {
+            [] => Ok(arrow_array::new_empty_array(schema.field(c).data_type())),
+            [one] => Ok(Arc::clone(one.column(c))),
+            many => Ok(concat(&many.iter().map(|b| b.column(c).as_ref()).collect::<Vec<_>>())?),
+        })
+        .collect::<Result<_>>()?;
+    Ok((cols, names))
+}
+
+fn int64_array(values: Vec<i64>) -> PyArray {
+    let field = Arc::new(Field::new("index", DataType::Int64, false));
+    PyArray::new(Arc::new(Int64Array::from(values)), field)
+}
+
+#[pyfunction]
+#[pyo3(signature = (left_keys, right_keys, how, *, nulls_equal=true, sort=false, validate=None,
+                    max_output_rows=None, threads=None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn join_indices(
+    py: Python<'_>,
+    left_keys: PyTable,
+    right_keys: PyTable,
+    how: &str,
+    nulls_equal: bool,
+    sort: bool,
+    validate: Option<&str>,
+    max_output_rows: Option<u64>,
+    threads: Option<usize>,
+) -> PyResult<(PyArray, PyArray)> {
+    let mut args = JoinArgs::new(how.parse().map_err(|e| to_py_err(py, e))?);
+    args.nulls_equal = nulls_equal;
+    args.sort = sort;
+    args.validate = validate.map(str::parse).transpose().map_err(|e| to_py_err(py, e))?;
+    args.max_output_rows = max_output_rows;
+    args.threads = threads;
+    let cancel = args.cancel.clone();
+    let (lb, ls) = left_keys.into_inner();
+    let (rb, rs) = right_keys.into_inner();
+    let out = run_detached(py, &cancel, move || {
+        let (l, ln) = columns(&lb, &ls)?;
+        let (r, rn) = columns(&rb, &rs)?;
+        if l.len() != r.len() {
+            return Err(MergeError::InvalidArgument(format!(
+                "len(right_on) must equal len(left_on): {ln:?} vs {rn:?}"
+            )));
+        }
+        crate::join::join_indices(&l, &r, &ln, &rn, &args)
+    })?;
+    Ok((int64_array(out.left), int64_array(out.right)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (table, indices, *, threads=None))]
+pub(crate) fn take(py: Python<'_>, table: PyTable, indices: PyArray, threads: Option<usize>) -> PyResult<PyTable> {
+    let (batches, schema) = table.into_inner();
+    let (idx, _) = indices.into_inner();
+    let cancel = crate::join::Cancel::default();
+    let out = run_detached(py, &cancel, move || {
+        let idx = idx.as_any().downcast_ref::<Int64Array>().ok_or_else(|| {
+            MergeError::InvalidArgument(format!("take() needs int64 indices, got {}", idx.data_type()))
+        })?;
+        if idx.null_count() > 0 {
+            return Err(MergeError::InvalidArgument("take() indices must not be null; use -1".into()));
+        }
+        let pool = crate::pool::pool(threads)?;
+        let batches = pool.install(|| gather::take_rows(&schema, &batches, idx.values()))?;
+        let out_schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
+        Ok((batches, out_schema))
+    })?;
+    PyTable::try_new(out.0, out.1)
+}
+
+#[pyfunction]
+pub(crate) fn default_threads() -> usize {
+    crate::pool::default_threads()
+}

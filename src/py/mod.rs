@@ -1,0 +1,17 @@
+//! Python bindings: argument conversion, the GIL-release helper and the error map. No join logic here.
+
+mod errors;
+mod gil;
+mod merge;
+
+use pyo3::prelude::*;
+
+pub(crate) use errors::to_py_err;
+pub(crate) use gil::run_detached;
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(merge::join_indices, m)?)?;
+    m.add_function(wrap_pyfunction!(merge::take, m)?)?;
+    m.add_function(wrap_pyfunction!(merge::default_threads, m)?)?;
+    Ok(())
+}
