@@ -1,0 +1,149 @@
+"""The Arrow-level merge that every front end shares.
+
+Key columns go to the engine, row-index pairs come back, and one parallel gather per side builds the
+output. Output columns follow pandas' rules: left columns then right columns, a key with the same name on
+both sides appears once (filled from the right side where the left has no row), and other overlapping
+names get ``suffixes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import pyarrow as pa
+
+from mergekit import _native
+from mergekit.exceptions import ColumnNotFoundError, InvalidMergeError
+
+INDICATOR_CATEGORIES = ("left_only", "right_only", "both")
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    """One output column: its name, the side it is read from, and for a shared key the right column that
+    fills rows the left side does not have."""
+
+    name: str
+    side: str  # "left" or "right"
+    source: str
+    coalesce_from: Optional[str] = None
+
+
+def check_columns(names: Sequence[str], wanted: Sequence[str], side: str) -> None:
+    missing = [w for w in wanted if w not in names]
+    if missing:
+        raise ColumnNotFoundError(
+            f"{side} key column(s) {missing} not found; the {side} side has columns {list(names)}"
+        )
+
+
+def plan_columns(
+    left_names: Sequence[str],
+    right_names: Sequence[str],
+    left_on: Sequence[str],
+    right_on: Sequence[str],
+    how: str,
+    suffixes: tuple[Optional[str], Optional[str]] = ("_x", "_y"),
+) -> list[OutputColumn]:
+    """The output columns of a merge, in order (pandas' naming rules)."""
+    if how == "left_semi":
+        return [OutputColumn(n, "left", n) for n in left_names]
+    shared_keys = {l for l, r in zip(left_on, right_on) if l == r}
+    right_kept = [n for n in right_names if n not in shared_keys]
+    overlap = (set(left_names) - shared_keys) & set(right_kept)
+    lsuf, rsuf = suffixes
+    if overlap and lsuf is None and rsuf is None:
+        raise ValueError(f"columns overlap but no suffix specified: {sorted(overlap)}")
+
+    def rename(name: str, suffix: Optional[str]) -> str:
+        return f"{name}{suffix}" if name in overlap and suffix is not None else name
+
+    out = []
+    for n in left_names:
+        coalesce = n if n in shared_keys and how != "inner" and how != "left" else None
+        out.append(OutputColumn(n if n in shared_keys else rename(n, lsuf), "left", n, coalesce))
+    out += [OutputColumn(rename(n, rsuf), "right", n) for n in right_kept]
+    names = [c.name for c in out]
+    dupes = sorted({n for n in names if names.count(n) > 1} & {rename(n, s) for n in overlap for s in suffixes})
+    if dupes:
+        raise InvalidMergeError(
+            f"Passing 'suffixes' which cause duplicate columns {set(dupes)} is not allowed."
+        )
+    return out
+
+
+def join_indices(
+    left: pa.Table,
+    right: pa.Table,
+    left_on: Sequence[str],
+    right_on: Sequence[str],
+    how: str,
+    **engine_options,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row-index pairs of the join (numpy int64, -1 where a side has no row)."""
+    check_columns(left.column_names, left_on, "left")
+    check_columns(right.column_names, right_on, "right")
+    lk, rk = _native.join_indices(left.select(list(left_on)), right.select(list(right_on)), how, **engine_options)
+    return (pa.array(lk).to_numpy(zero_copy_only=True), pa.array(rk).to_numpy(zero_copy_only=True))
+
+
+def _take(table: pa.Table, idx: np.ndarray, threads: Optional[int]) -> pa.Table:
+    return pa.table(_native.take(table, pa.array(idx), threads=threads))
+
+
+def merge_tables(
+    left: pa.Table,
+    right: pa.Table,
+    left_on: Sequence[str],
+    right_on: Sequence[str],
+    how: str = "inner",
+    suffixes: tuple[Optional[str], Optional[str]] = ("_x", "_y"),
+    *,
+    indicator: bool | str = False,
+    threads: Optional[int] = None,
+    **engine_options,
+) -> pa.Table:
+    """Join two Arrow tables with pandas' column rules. ``engine_options``: nulls_equal, sort, validate,
+    max_output_rows."""
+    columns = plan_columns(left.column_names, right.column_names, left_on, right_on, how, suffixes)
+    li, ri = join_indices(left, right, left_on, right_on, how, threads=threads, **engine_options)
+    left_cols = [c.source for c in columns if c.side == "left" and c.coalesce_from is None]
+    right_cols = [c.source for c in columns if c.side == "right"]
+    taken = {}
+    if left_cols:
+        t = _take(left.select(left_cols), li, threads)
+        taken.update({("left", n): t.column(n) for n in left_cols})
+    if right_cols:
+        t = _take(right.select(right_cols), ri, threads)
+        taken.update({("right", n): t.column(n) for n in right_cols})
+    for c in columns:
+        if c.coalesce_from is not None:
+            taken[("left", c.source)] = _coalesced_key(left, right, c, li, ri, threads)
+    arrays = [taken[(c.side, c.source)] for c in columns]
+    names = [c.name for c in columns]
+    if indicator:
+        arrays.append(indicator_array(li, ri))
+        names.append(indicator if isinstance(indicator, str) else "_merge")
+    if not arrays:
+        return pa.table({}).append_column("_", pa.nulls(len(li))).drop_columns(["_"])
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _coalesced_key(left, right, col: OutputColumn, li, ri, threads) -> pa.ChunkedArray:
+    """A shared key: the left value where the left side has a row, else the right one."""
+    lcol = left.column(col.source)
+    rcol = right.column(col.coalesce_from)
+    if rcol.type != lcol.type:
+        rcol = rcol.cast(lcol.type)
+    both = pa.chunked_array(lcol.chunks + rcol.chunks, type=lcol.type)
+    idx = np.where(li >= 0, li, len(left) + ri)
+    return _take(pa.table({"k": both}), idx, threads).column("k")
+
+
+def indicator_array(li: np.ndarray, ri: np.ndarray) -> pa.DictionaryArray:
+    """pandas' ``_merge`` column: left_only / right_only / both."""
+    codes = np.where(li < 0, 1, np.where(ri < 0, 0, 2)).astype(np.int8)
+    return pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(INDICATOR_CATEGORIES))
