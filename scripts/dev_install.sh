@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# Build the extension (release) and install it into the current Python, for development.
+# Development install: build the extension (release) into python/mergekit/ and link the package into
+# .venv (created with access to the system's packages), so Python edits are live without a rebuild.
 # Several people (or agents) may run this at once: a lock serialises the builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || python3 -m venv --system-site-packages .venv
 exec 9>/tmp/mergekit-build.lock
 flock 9
-rm -rf target/dev-wheels
-"$PY" -m maturin build --release --interpreter "$PY" -o target/dev-wheels >/tmp/mergekit-dev-build.log 2>&1 \
+VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH" maturin develop --release >/tmp/mergekit-dev-build.log 2>&1 \
   || { tail -40 /tmp/mergekit-dev-build.log; exit 1; }
-"$PY" -m pip install --quiet --force-reinstall --no-deps target/dev-wheels/*.whl
-echo "installed $(ls target/dev-wheels/*.whl)"
+echo "built $(ls python/mergekit/_native*.so)"
