@@ -51,7 +51,7 @@ def plan_columns(
     """The output columns of a merge, in order (pandas' naming rules)."""
     if how == "left_semi":
         return [OutputColumn(n, "left", n) for n in left_names]
-    shared_keys = {l for l, r in zip(left_on, right_on) if l == r}
+    shared_keys = {lk for lk, rk in zip(left_on, right_on) if lk == rk}
     right_kept = [n for n in right_names if n not in shared_keys]
     overlap = (set(left_names) - shared_keys) & set(right_kept)
     lsuf, rsuf = suffixes
@@ -67,7 +67,8 @@ def plan_columns(
         out.append(OutputColumn(n if n in shared_keys else rename(n, lsuf), "left", n, coalesce))
     out += [OutputColumn(rename(n, rsuf), "right", n) for n in right_kept]
     names = [c.name for c in out]
-    dupes = sorted({n for n in names if names.count(n) > 1} & {rename(n, s) for n in overlap for s in suffixes})
+    renamed = {rename(n, s) for n in overlap for s in suffixes}
+    dupes = sorted({n for n in names if names.count(n) > 1} & renamed)
     if dupes:
         raise InvalidMergeError(
             f"Passing 'suffixes' which cause duplicate columns {set(dupes)} is not allowed."
@@ -86,7 +87,9 @@ def join_indices(
     """Row-index pairs of the join (numpy int64, -1 where a side has no row)."""
     check_columns(left.column_names, left_on, "left")
     check_columns(right.column_names, right_on, "right")
-    lk, rk = _native.join_indices(left.select(list(left_on)), right.select(list(right_on)), how, **engine_options)
+    lk, rk = _native.join_indices(
+        left.select(list(left_on)), right.select(list(right_on)), how, **engine_options
+    )
     return (pa.array(lk).to_numpy(zero_copy_only=True), pa.array(rk).to_numpy(zero_copy_only=True))
 
 

@@ -20,6 +20,10 @@ class InvalidMergeError(MergekitError, _PandasMergeError):
     """The merge specification is invalid (conflicting ``on``/``left_on``, bad ``how``, ...)."""
 
 
+class DuplicateColumnError(InvalidMergeError):
+    """An Arrow/polars input has two columns with one name, so a column reference would be ambiguous."""
+
+
 class MergeValidationError(InvalidMergeError):
     """``validate=`` failed: the keys are not unique on a side that must be unique."""
 
@@ -66,6 +70,7 @@ class InternalError(MergekitError, RuntimeError):
 __all__ = [
     "ArrowEngineError",
     "ColumnNotFoundError",
+    "DuplicateColumnError",
     "InputError",
     "InputFormatError",
     "InputIOError",

@@ -1,7 +1,556 @@
-"""pandas-compatible ``merge`` (being built: see issue 2)."""
+"""``mergekit.merge``: ``pandas.merge``'s signature and behaviour; mergekit's engine does the matching.
+
+For pandas inputs the result is built exactly as pandas builds it: pandas' own ``_MergeOperation`` resolves
+``on``/``left_on``/``right_on``/index arguments, checks and coerces key dtypes, names and suffixes columns,
+coalesces keys, adds the indicator and assembles the result with its ``take``. The one step it does not do is
+the join itself: every row-index pair comes from the Rust engine (``_native.join_indices``), which also
+enforces ``validate=`` and ``max_output_rows``. Keys cross to the engine as Arrow arrays (numpy integers and
+Arrow-backed columns without a copy); NaN/None/NA/NaT keys become Arrow nulls, which match each other as
+pandas' keys do (``nulls_equal=True``).
+
+For pyarrow, polars and Arrow-stream inputs the merge runs on Arrow (``_arrow.merge_tables``) with pandas'
+column rules, and the result has the left input's kind.
+
+pandas behaviour not matched (see also the test-suite's notes):
+
+- ``left_index=True, right_index=True`` with two MultiIndexes whose level names differ (pandas' partial-level
+  join) raises ``InvalidMergeError`` instead of joining on the shared levels.
+- Key columns Arrow cannot represent (object columns mixing types, Period, Interval, complex) are turned into
+  integer codes with ``pandas.factorize`` before the engine joins them; with ``sort=True`` and mixed types the
+  key order may differ from pandas' where pandas itself cannot order them.
+- The "You are merging on int and float columns where the float values are not equal to their int
+  representation" warning is pandas' own and still appears; ``validate=`` failures carry pandas' message,
+  recomputed by pandas only after the engine has found the duplicates.
+- With pandas 2.2 ``how="left_anti"``/``"right_anti"`` are not available (pandas 2.2 has no anti joins).
+- Non-pandas inputs have no index: ``left_index``/``right_index`` raise ``InvalidMergeError`` for them, and an
+  object that only exports ``__arrow_c_stream__`` comes back as a ``pyarrow.Table``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
+from typing import Any, Optional
 
-def merge(*args, **kwargs):
-    raise NotImplementedError("mergekit.merge is under construction")
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pandas.api.types import is_list_like
+
+from mergekit import _arrow, _frames, _native
+from mergekit.exceptions import (
+    DuplicateColumnError,
+    InvalidMergeError,
+    KeyTypeMismatchError,
+    MergeValidationError,
+    UnsupportedKeyTypeError,
+)
+
+try:  # pandas' merge machinery: private, but the only way to be pandas.merge everywhere except the join
+    from pandas._libs.lib import is_range_indexer as _is_range_indexer
+    from pandas.core.reshape import merge as _pdmerge
+except ImportError as e:  # pragma: no cover - pandas too old
+    raise ImportError(f"mergekit.merge needs pandas >= 2.2 ({e})") from e
+
+_MergeOperation = _pdmerge._MergeOperation
+_CrossMergeOperation = getattr(_pdmerge, "_CrossMergeOperation", None)
+
+VALIDATE_OPTIONS = ("one_to_one", "1:1", "one_to_many", "1:m", "many_to_one", "m:1", "many_to_many", "m:m")
+_FLIP_VALIDATE = {"one_to_many": "many_to_one", "1:m": "m:1", "many_to_one": "one_to_many", "m:1": "1:m"}
+HOW_OPTIONS = ("left", "right", "inner", "outer", "left_anti", "right_anti", "cross")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# keys → Arrow
+
+
+def _unwrap(values: Any) -> Any:
+    """The ndarray/ExtensionArray behind an Index/Series/NumpyExtensionArray."""
+    if isinstance(values, (pd.Index, pd.Series)):
+        values = values.array
+    if isinstance(values, pd.arrays.NumpyExtensionArray):
+        values = values.to_numpy()
+    return values
+
+
+def _to_arrow(values: Any) -> Optional[pa.Array]:
+    """One key column as Arrow with every pandas missing value (NaN, None, NA, NaT) as null, or ``None`` when
+    Arrow cannot hold it."""
+    try:
+        if isinstance(values, np.ndarray):
+            if values.dtype.kind in "iu":
+                return pa.array(values)  # zero-copy: no nulls to find
+            if values.dtype.kind in "fbMmOUS":
+                return pa.array(values, from_pandas=True)
+            return None
+        if isinstance(values.dtype, (pd.PeriodDtype, pd.IntervalDtype, pd.SparseDtype)):
+            return None
+        return pa.array(values, from_pandas=True)  # via __arrow_array__: masked, Arrow-backed, tz, str
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError):
+        return None
+
+
+def _codes_as_arrow(codes: np.ndarray) -> pa.Array:
+    codes = np.asarray(codes, dtype=np.int64)
+    return pa.array(codes, mask=codes < 0)
+
+
+def _factorized_pair(lk: Any, rk: Any, sort: bool) -> tuple[pa.Array, pa.Array]:
+    """Integer codes for a key pair Arrow cannot carry as values (equal keys get equal codes, NA is null;
+    ``sort`` numbers the keys in pandas' sort order). The engine still does the matching."""
+    lk, rk = _unwrap(lk), _unwrap(rk)
+    both = np.concatenate([np.asarray(lk, dtype=object), np.asarray(rk, dtype=object)])
+    try:
+        codes, _ = pd.factorize(both, sort=sort)
+    except TypeError:  # unorderable mix: pandas' own sort would fail the same way; keep first-seen order
+        codes, _ = pd.factorize(both, sort=False)
+    return _codes_as_arrow(codes[: len(lk)]), _codes_as_arrow(codes[len(lk) :])
+
+
+def _key_pair(lk: Any, rk: Any, sort: bool) -> tuple[Optional[pa.Array], Optional[pa.Array]]:
+    lk, rk = _unwrap(lk), _unwrap(rk)
+    lcat = isinstance(lk.dtype, pd.CategoricalDtype)
+    rcat = isinstance(rk.dtype, pd.CategoricalDtype)
+    if lcat and rcat and lk.dtype == rk.dtype:
+        # Same categories in the same order: pandas compares (and sorts by) codes, i.e. category order.
+        return _codes_as_arrow(lk.codes), _codes_as_arrow(rk.codes)
+    if lcat:
+        lk = lk.categories.take(lk.codes, allow_fill=True)._values if len(lk) else lk.categories[:0]._values
+        lk = _unwrap(lk)
+    if rcat:
+        rk = rk.categories.take(rk.codes, allow_fill=True)._values if len(rk) else rk.categories[:0]._values
+        rk = _unwrap(rk)
+    return _to_arrow(lk), _to_arrow(rk)
+
+
+def _name(n: Any, i: int) -> str:
+    """A key's name for engine error messages (array-like keys have none)."""
+    return str(n) if isinstance(n, (str, int, float, tuple)) else f"key_{i}"
+
+
+def engine_indexers(
+    left_keys: Sequence[Any],
+    right_keys: Sequence[Any],
+    how: str,
+    *,
+    sort: bool,
+    validate: Optional[str],
+    left_names: Sequence[Hashable],
+    right_names: Sequence[Hashable],
+    engine: dict,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row-index pairs (numpy intp, -1 for "no row") of a join of pandas key arrays, from the engine."""
+    n = len(left_keys)
+    larrs, rarrs = [], []
+    for lk, rk in zip(left_keys, right_keys):
+        la, ra = _key_pair(lk, rk, sort)
+        if la is None or ra is None:
+            la, ra = _factorized_pair(lk, rk, sort)
+        larrs.append(la)
+        rarrs.append(ra)
+    lnames = [_name(left_names[i] if i < len(left_names) else None, i) for i in range(n)]
+    rnames = [_name(right_names[i] if i < len(right_names) else None, i) for i in range(n)]
+
+    def run(la, ra):
+        lt = pa.Table.from_arrays(la, names=lnames)
+        rt = pa.Table.from_arrays(ra, names=rnames)
+        li, ri = _native.join_indices(lt, rt, how, sort=sort, validate=validate, **engine)
+        return (
+            pa.array(li).to_numpy(zero_copy_only=True).astype(np.intp, copy=False),
+            pa.array(ri).to_numpy(zero_copy_only=True).astype(np.intp, copy=False),
+        )
+
+    try:
+        return run(larrs, rarrs)
+    except (KeyTypeMismatchError, UnsupportedKeyTypeError):
+        # pandas accepted the dtypes (it coerces e.g. bool vs int keys to object); the engine compares their
+        # Arrow forms only within one type family, so hand it integer codes of the object values instead.
+        pairs = [_factorized_pair(lk, rk, sort) for lk, rk in zip(left_keys, right_keys)]
+        return run([p[0] for p in pairs], [p[1] for p in pairs])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# pandas' merge operation with the engine's indexers
+
+
+class _EngineMixin:
+    """Overrides the two places pandas computes a join (key indexers and index joins)."""
+
+    _engine: dict
+    _engine_validate: Optional[str]
+
+    def _run(self, lkeys, rkeys, how, sort, lnames, rnames, flip=False):
+        validate = self._engine_validate
+        if flip and validate is not None:
+            validate = _FLIP_VALIDATE.get(validate, validate)
+        try:
+            return engine_indexers(
+                lkeys,
+                rkeys,
+                how,
+                sort=sort,
+                validate=validate,
+                left_names=lnames,
+                right_names=rnames,
+                engine=self._engine,
+            )
+        except MergeValidationError as e:
+            # pandas' message lists the duplicates; let pandas word it now that the engine found them.
+            try:
+                self._validate_validate_kwd(self._engine_validate)
+            except pd.errors.MergeError as pe:
+                raise MergeValidationError(str(pe)) from None
+            raise e
+
+    def _get_join_indexers(self):
+        lkeys, rkeys = self.left_join_keys, self.right_join_keys
+        li, ri = self._run(lkeys, rkeys, self.how, self.sort, self.left_on, self.right_on)
+        n_left, n_right = len(lkeys[0]), len(rkeys[0])
+        # pandas returns None for an identity indexer, except on its empty-input fast paths; the difference
+        # shows in the result index (a copy of the original vs a take), so follow it exactly.
+        if n_left == 0 and (self.how in ("left", "inner") or not self.sort):
+            return li, ri
+        if n_right == 0 and (self.how in ("right", "inner") or not self.sort):
+            return li, ri
+        return (
+            None if _is_range_indexer(li, n_left) else li,
+            None if _is_range_indexer(ri, n_right) else ri,
+        )
+
+    def _index_keys(self, ax: pd.Index) -> list:
+        if isinstance(ax, pd.MultiIndex):
+            return [ax.get_level_values(i)._values for i in range(ax.nlevels)]
+        return [ax._values]
+
+    def _left_join_on_index(self, left_ax, right_ax, join_keys, names, flip):
+        """pandas' ``_left_join_on_index``: a left join of columns (or the other index) on an index."""
+        rkeys = self._index_keys(right_ax)
+        if len(rkeys) != len(join_keys):
+            raise ValueError(
+                "len(left_on) must equal the number of levels in the index of "
+                + ('"left"' if flip else '"right"')
+            )
+        li, ri = self._run(join_keys, rkeys, "left", self.sort, names, list(right_ax.names), flip=flip)
+        if self.sort or len(left_ax) != len(li):
+            return left_ax.take(li), li, ri
+        return left_ax, None, ri
+
+    def _index_join(self, left_ax: pd.Index, right_ax: pd.Index, how: str):
+        """``left_ax.join(right_ax, how=..., return_indexers=True)`` with the engine's pairs."""
+        sort = self.sort or how == "outer"
+        lmulti, rmulti = isinstance(left_ax, pd.MultiIndex), isinstance(right_ax, pd.MultiIndex)
+        if (lmulti or rmulti) and list(left_ax.names) != list(right_ax.names):
+            raise InvalidMergeError(
+                "mergekit joins two indexes level by level; these have different level names "
+                f"({list(left_ax.names)} and {list(right_ax.names)}). Reset the index and merge on columns."
+            )
+        if left_ax.nlevels != right_ax.nlevels:
+            raise InvalidMergeError("left_index=True and right_index=True need indexes with equal levels")
+        li, ri = self._run(
+            self._index_keys(left_ax),
+            self._index_keys(right_ax),
+            how,
+            sort,
+            list(left_ax.names),
+            list(right_ax.names),
+        )
+        nl, nr = len(left_ax), len(right_ax)
+        lnone = None if _is_range_indexer(li, nl) else li
+        rnone = None if _is_range_indexer(ri, nr) else ri
+        # pandas' Index._join_empty: an empty side gives its own (empty) index for inner/right joins.
+        if nr == 0 or nl == 0:
+            if (nr == 0 and how in ("left", "outer")) or (nl == 0 and how in ("right", "outer")):
+                base, idx = (left_ax, li) if nr == 0 else (right_ax, ri)
+                if (nr == 0 and lnone is None) or (nl == 0 and rnone is None):
+                    return base._view(), lnone, rnone
+                return base.take(idx), li, ri
+            base = right_ax if nr == 0 else left_ax
+            return base._view(), li, ri
+        if how == "left":
+            return (left_ax if lnone is None else left_ax.take(li)), lnone, rnone
+        if how == "right":
+            return (right_ax if rnone is None else right_ax.take(ri)), lnone, rnone
+        lax, rax = left_ax, right_ax
+        if lax.dtype != rax.dtype and not lmulti:
+            dtype = lax._find_common_type_compat(rax)
+            lax, rax = lax.astype(dtype, copy=False), rax.astype(dtype, copy=False)
+        if lnone is None:
+            join_index = lax
+        elif how == "outer":
+            join_index = lax.take(np.where(li >= 0, li, 0)) if nl else rax.take(ri)
+            missing = li < 0
+            if missing.any():
+                join_index = join_index.putmask(missing, rax.take(np.where(missing, ri, 0)))
+        else:
+            join_index = lax.take(li)
+        if list(join_index.names) != list(left_ax.names):
+            join_index = join_index.set_names(left_ax.names)
+        return join_index, lnone, rnone
+
+    def _get_join_info(self):
+        left_ax, right_ax = self.left.index, self.right.index
+        if self.left_index and self.right_index:
+            join_index, li, ri = self._index_join(left_ax, right_ax, self.how)
+        elif self.right_index and self.how == "left":
+            join_index, li, ri = self._left_join_on_index(
+                left_ax, right_ax, self.left_join_keys, self.left_on, flip=False
+            )
+        elif self.left_index and self.how == "right":
+            join_index, ri, li = self._left_join_on_index(
+                right_ax, left_ax, self.right_join_keys, self.right_on, flip=True
+            )
+        else:
+            li, ri = self._get_join_indexers()
+            if self.right_index:
+                if len(self.left) > 0:
+                    join_index = self._create_join_index(left_ax, right_ax, li, how="right")
+                elif ri is None:
+                    join_index = right_ax.copy()
+                else:
+                    join_index = right_ax.take(ri)
+            elif self.left_index:
+                if len(self.right) > 0:
+                    join_index = self._create_join_index(right_ax, left_ax, ri, how="left")
+                elif li is None:
+                    join_index = left_ax.copy()
+                else:
+                    join_index = left_ax.take(li)
+            else:
+                n = len(left_ax) if li is None else len(li)
+                join_index = pd.RangeIndex(n)
+        if getattr(self, "anti_join", False):
+            join_index, li, ri = self._handle_anti_join(join_index, li, ri)
+        return join_index, li, ri
+
+
+class _EngineMerge(_EngineMixin, _MergeOperation):
+    def __init__(self, left, right, *, validate, engine, **kwargs):
+        self._engine = engine
+        self._engine_validate = validate
+        # pandas would check uniqueness itself here; the engine does it during the join instead.
+        super().__init__(left, right, validate=None, **kwargs)
+        if validate is not None and validate not in VALIDATE_OPTIONS:
+            self._validate_validate_kwd(validate)  # raises pandas' ValueError listing the options
+
+
+if _CrossMergeOperation is not None:
+
+    class _EngineCross(_EngineMixin, _CrossMergeOperation):
+        def __init__(self, left, right, *, engine, **kwargs):
+            self._engine = engine
+            self._engine_validate = None
+            super().__init__(left, right, **kwargs)
+
+        def _get_join_indexers(self):
+            # The engine's cross join needs the row counts only; a null column carries them.
+            lt = pa.table({"_": pa.nulls(len(self.left))})
+            rt = pa.table({"_": pa.nulls(len(self.right))})
+            li, ri = _native.join_indices(lt, rt, "cross", **self._engine)
+            return (
+                pa.array(li).to_numpy(zero_copy_only=True).astype(np.intp, copy=False),
+                pa.array(ri).to_numpy(zero_copy_only=True).astype(np.intp, copy=False),
+            )
+
+
+def _merge_pandas(left, right, how, on, left_on, right_on, left_index, right_index, sort, suffixes,
+                  copy, indicator, validate, engine):  # fmt: skip
+    left_df = _pdmerge._validate_operand(left)
+    if copy is not None and hasattr(left, "_check_copy_deprecation"):
+        left._check_copy_deprecation(copy)
+    if not isinstance(right, (pd.DataFrame, pd.Series)):
+        right = _frames.to_arrow(right).to_pandas()
+    right_df = _pdmerge._validate_operand(right)
+    if how == "cross":
+        if left_index or right_index or right_on is not None or left_on is not None or on is not None:
+            raise InvalidMergeError(
+                "Can not pass on, right_on, left_on or set right_index=True or left_index=True"
+            )
+        if _CrossMergeOperation is not None:
+            return _EngineCross(
+                left_df, right_df, suffixes=suffixes, indicator=indicator, engine=engine
+            ).get_result()
+        # pandas 2.2 merges on a constant column and drops it; so does this.
+        key = "_mergekit_cross_key"
+        lk, rk = left_df.assign(**{key: 1}), right_df.assign(**{key: 1})
+        out = _merge_pandas(
+            lk, rk, "inner", key, None, None, False, False, sort, suffixes, copy, indicator, validate, engine
+        )
+        return out.drop(columns=key)
+    op = _EngineMerge(
+        left_df,
+        right_df,
+        how=how,
+        on=on,
+        left_on=left_on,
+        right_on=right_on,
+        left_index=left_index,
+        right_index=right_index,
+        sort=sort,
+        suffixes=suffixes,
+        indicator=indicator,
+        validate=validate,
+        engine=engine,
+    )
+    return op.get_result()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Arrow / polars inputs
+
+
+def _as_list(x) -> Optional[list]:
+    if x is None:
+        return None
+    if is_list_like(x) and not isinstance(x, tuple):
+        return list(x)
+    return [x]
+
+
+def _check_unique_names(table: pa.Table, side: str) -> None:
+    names = table.column_names
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise DuplicateColumnError(
+            f"the {side} input has duplicate column names {dupes}; rename them before merging"
+        )
+
+
+def _resolve_arrow_keys(lt, rt, how, on, left_on, right_on):
+    on, left_on, right_on = _as_list(on), _as_list(left_on), _as_list(right_on)
+    if how == "cross":
+        if on is not None or left_on is not None or right_on is not None:
+            raise InvalidMergeError(
+                "Can not pass on, right_on, left_on or set right_index=True or left_index=True"
+            )
+        return [], []
+    if on is None and left_on is None and right_on is None:
+        common = [c for c in lt.column_names if c in set(rt.column_names)]
+        if not common:
+            raise InvalidMergeError(
+                "No common columns to perform merge on. Merge options: left_on=None, right_on=None, "
+                "left_index=False, right_index=False"
+            )
+        return common, common
+    if on is not None:
+        if left_on is not None or right_on is not None:
+            raise InvalidMergeError(
+                'Can only pass argument "on" OR "left_on" and "right_on", not a combination of both.'
+            )
+        return on, on
+    if left_on is None:
+        raise InvalidMergeError('Must pass "left_on" OR "left_index".')
+    if right_on is None:
+        raise InvalidMergeError('Must pass "right_on" OR "right_index".')
+    if len(left_on) != len(right_on):
+        raise ValueError("len(right_on) must equal len(left_on)")
+    return left_on, right_on
+
+
+def _merge_arrow(left, lkind, right, how, on, left_on, right_on, left_index, right_index, sort, suffixes,
+                 indicator, validate, engine):  # fmt: skip
+    if left_index or right_index:
+        raise InvalidMergeError(
+            "left_index/right_index need pandas inputs: pyarrow and polars data have no index. "
+            "Merge on columns (left_on=/right_on=) instead."
+        )
+    if not isinstance(left_index, bool) or not isinstance(right_index, bool):
+        raise ValueError("left_index and right_index must be of type bool")
+    if how not in (*HOW_OPTIONS, "left_semi"):
+        raise ValueError(
+            f"'{how}' is not a valid Merge type: left, right, inner, outer, left_anti, right_anti, cross, "
+            "left_semi"
+        )
+    lt = _frames.to_arrow(left, lkind)
+    rt = _frames.to_arrow(right)
+    _check_unique_names(lt, "left")
+    _check_unique_names(rt, "right")
+    lon, ron = _resolve_arrow_keys(lt, rt, how, on, left_on, right_on)
+    _arrow.check_columns(lt.column_names, lon, "left")
+    _arrow.check_columns(rt.column_names, ron, "right")
+    if not is_list_like(suffixes, allow_sets=False) or isinstance(suffixes, dict):
+        raise TypeError(
+            f"Passing 'suffixes' as a {type(suffixes)}, is not supported. "
+            "Provide 'suffixes' as a tuple instead."
+        )
+    suffixes = tuple(suffixes)
+    if len(suffixes) != 2:
+        raise ValueError(f"too many values to unpack (expected 2): suffixes={suffixes!r}")
+    if indicator is not False and not isinstance(indicator, (bool, str)):
+        raise ValueError("indicator option can only accept boolean or string arguments")
+    if indicator:
+        name = indicator if isinstance(indicator, str) else "_merge"
+        columns = set(lt.column_names) | set(rt.column_names)
+        if name in columns:
+            raise ValueError("Cannot use name of an existing column for indicator column")
+    if validate is not None and validate not in VALIDATE_OPTIONS:
+        raise ValueError(
+            f'"{validate}" is not a valid argument. Valid arguments are:\n- "1:1"\n- "1:m"\n- "m:1"\n'
+            '- "m:m"\n- "one_to_one"\n- "one_to_many"\n- "many_to_one"\n- "many_to_many"'
+        )
+    out = _arrow.merge_tables(
+        lt,
+        rt,
+        lon,
+        ron,
+        how,
+        suffixes,
+        indicator=indicator,
+        sort=sort,
+        validate=validate if how != "cross" else None,
+        **engine,
+    )
+    return _frames.from_arrow(out, lkind)
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def merge(
+    left,
+    right,
+    how: str = "inner",
+    on=None,
+    left_on=None,
+    right_on=None,
+    left_index: bool = False,
+    right_index: bool = False,
+    sort: bool = False,
+    suffixes=("_x", "_y"),
+    copy: Optional[bool] = None,
+    indicator: bool | str = False,
+    validate: Optional[str] = None,
+    *,
+    nulls_equal: bool = True,
+    max_output_rows: Optional[int] = None,
+    threads: Optional[int] = None,
+):
+    """Merge two frames with a database-style join: ``pandas.merge``'s arguments and result, computed by
+    mergekit's parallel Rust hash join.
+
+    ``left``/``right``: pandas DataFrames (or named Series), pyarrow Tables or RecordBatches, polars
+    DataFrames, or any object with ``__arrow_c_stream__``. The result has the left input's kind.
+
+    Beyond pandas' arguments:
+
+    - ``nulls_equal``: ``True`` (pandas) matches missing keys with each other; ``False`` gives SQL semantics.
+    - ``max_output_rows``: raise ``OutputTooLargeError`` (a ``MemoryError``) instead of building a larger
+      result; the engine counts the output before allocating it.
+    - ``threads``: engine threads (default: all cores, or ``MERGEKIT_THREADS``).
+
+    Errors are the ones pandas raises: ``pandas.errors.MergeError`` (``InvalidMergeError``,
+    ``MergeValidationError``), ``KeyError`` for a missing column, ``ValueError``/``TypeError`` for bad
+    arguments and incompatible key dtypes. See the module docstring for the pandas behaviours not matched.
+    """
+    engine = {"nulls_equal": nulls_equal, "max_output_rows": max_output_rows, "threads": threads}
+    lkind = _frames.kind_of(left)
+    if lkind == _frames.PANDAS:
+        return _merge_pandas(left, right, how, on, left_on, right_on, left_index, right_index, sort,
+                             suffixes, copy, indicator, validate, engine)  # fmt: skip
+    if isinstance(right, (pd.DataFrame, pd.Series)):
+        _pdmerge._validate_operand(right)
+    else:
+        _frames.kind_of(right)
+    return _merge_arrow(left, lkind, right, how, on, left_on, right_on, left_index, right_index, sort,
+                        suffixes, indicator, validate, engine)  # fmt: skip
+
+
+__all__ = ["merge"]
