@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 
 from mergekit import _arrow
 from mergekit._arrow import OutputColumn
-from mergekit.exceptions import ColumnNotFoundError, InvalidMergeError, KeyTypeMismatchError
+from mergekit.exceptions import InvalidMergeError, KeyTypeMismatchError
 
 HOWS = ("inner", "left", "right", "outer", "cross", "left_semi", "left_anti", "right_anti")
 STRATEGIES = ("auto", "shuffle", "broadcast")
@@ -167,7 +167,9 @@ def _pandas_to_arrow(pdf, schema: pa.Schema) -> pa.Table:
 
 
 def _cogroup_pandas(spec: JoinSpec, left, right):
-    out = join_tables(_pandas_to_arrow(left, spec.left_schema), _pandas_to_arrow(right, spec.right_schema), spec)
+    out = join_tables(
+        _pandas_to_arrow(left, spec.left_schema), _pandas_to_arrow(right, spec.right_schema), spec
+    )
     # Python ints (not float64) where an int column has nulls: float64 would round ids above 2**53, and
     # pandas' nullable Int64 arrays do not convert back on every Spark line.
     return out.to_pandas(integer_object_nulls=True)
@@ -248,7 +250,9 @@ def _resolve_keys(left, right, on, left_on, right_on, how) -> tuple[list[str], l
         return [], []
     if on is not None:
         if left_on is not None or right_on is not None:
-            raise InvalidMergeError('Can only pass argument "on" OR "left_on" and "right_on", not a combination.')
+            raise InvalidMergeError(
+                'Can only pass argument "on" OR "left_on" and "right_on", not a combination.'
+            )
         lo = ro = as_list(on)
     elif left_on is not None and right_on is not None:
         lo, ro = as_list(left_on), as_list(right_on)
@@ -373,9 +377,9 @@ def choose_strategy(spark, left, right, how: str, strategy: str) -> tuple[str, O
         return "shuffle", None
     threshold = _parse_bytes(_conf(spark, "spark.sql.autoBroadcastJoinThreshold", "10485760"))
     side = smallest()
-    if side is not None and threshold is not None and threshold >= 0 and sizes[side] is not None:
-        if sizes[side] <= threshold:
-            return "broadcast", side
+    known = side is not None and sizes[side] is not None
+    if known and threshold is not None and 0 <= sizes[side] <= threshold:
+        return "broadcast", side
     return "shuffle", None
 
 
@@ -426,7 +430,10 @@ def merge(
         columns = tuple(OutputColumn(n, "right", n) for n in right.columns)
     else:
         columns = tuple(_arrow.plan_columns(left.columns, right.columns, lo, ro, how, suffixes))
-    types = {"left": {f.name: f.dataType for f in left.schema}, "right": {f.name: f.dataType for f in right.schema}}
+    types = {
+        "left": {f.name: f.dataType for f in left.schema},
+        "right": {f.name: f.dataType for f in right.schema},
+    }
     out_struct = StructType([StructField(c.name, types[c.side][c.source], True) for c in columns])
 
     if not nulls_equal and how != "cross":
