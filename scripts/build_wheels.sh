@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Build the portable wheels that the EMR bootstrap action installs, into dist/:
+#   mergekit-<v>-cp39-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl   (always)
+#   mergekit-<v>-cp39-abi3-manylinux2014_aarch64.manylinux_2_17_aarch64.whl (only with --aarch64, see below)
+#   mergekit-<v>.tar.gz                                                     (sdist fallback, with --sdist)
+#
+# Why zig: the wheel must load on EMR 6 (Amazon Linux 2, glibc 2.26), so it has to be linked against an old
+# glibc. This machine has glibc 2.36; zig's bundled glibc stubs let us link against 2.17 (manylinux2014)
+# without a manylinux container. abi3-py39 (set in Cargo.toml) makes one wheel serve EMR 7's Python 3.9 and
+# Spark 4's Python 3.11+.
+#
+# Usage: scripts/build_wheels.sh [--aarch64] [--sdist] [--out DIR]
+# Env:   WHEEL_TOOLS_VENV  venv holding maturin, ziglang and auditwheel (default .venv-wheel, created on demand)
+#        CARGO_TARGET_DIR  default target/wheels: a separate dir so the zig-linked build neither invalidates nor
+#                          holds the lock on the shared dev build in target/ for minutes.
+#        AARCH64_RUSTC     a rustc whose sysroot holds the aarch64-unknown-linux-gnu std (see docs/emr.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=dist
+aarch64=0
+sdist=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --aarch64) aarch64=1 ;;
+    --sdist) sdist=1 ;;
+    --out) out="$2"; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "build_wheels.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+tools="${WHEEL_TOOLS_VENV:-$PWD/.venv-wheel}"
+if [ ! -x "$tools/bin/maturin" ] || ! "$tools/bin/python" -c 'import ziglang, auditwheel' 2>/dev/null; then
+  echo "== setting up wheel tools in $tools"
+  python3 -m venv "$tools"
+  # maturin's --zig support is tested against specific zig releases; pin the pair that built the release.
+  "$tools/bin/pip" install --quiet 'maturin>=1.7,<2' 'ziglang>=0.13,<0.18' 'auditwheel>=6'
+fi
+export PATH="$tools/bin:$PATH"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/wheels}"
+mkdir -p "$out"
+
+build() { # $1 = rust target triple
+  echo "== maturin build --release --zig --compatibility manylinux2014 --target $1"
+  maturin build --release --zig --compatibility manylinux2014 --target "$1" --out "$out" --interpreter python3
+}
+
+check() { # $1 = architecture; auditwheel must find the wheel consistent with manylinux_2_17 (manylinux2014)
+  local wheel report
+  wheel=$(ls "$out"/mergekit-"$version"-cp39-abi3-*manylinux_2_17_"$1"*.whl)
+  echo "== auditwheel show $wheel"
+  report=$(auditwheel show "$wheel")
+  echo "$report"
+  if ! grep -q "manylinux_2_17_$1" <<<"$report"; then
+    echo "build_wheels.sh: $wheel is not manylinux_2_17_$1 (manylinux2014)" >&2
+    exit 1
+  fi
+}
+
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)
+
+build x86_64-unknown-linux-gnu
+check x86_64
+
+if [ "$aarch64" = 1 ]; then
+  # rustup cannot fetch the aarch64 std here, so the cross build needs a rustc that already has it
+  # (AARCH64_RUSTC); everything else (linking against glibc 2.17 for aarch64) is zig's job.
+  if [ -n "${AARCH64_RUSTC:-}" ]; then export RUSTC="$AARCH64_RUSTC"; fi
+  if ! "${RUSTC:-rustc}" --print target-libdir --target aarch64-unknown-linux-gnu >/dev/null 2>&1 \
+    || [ ! -d "$("${RUSTC:-rustc}" --print target-libdir --target aarch64-unknown-linux-gnu)" ]; then
+    echo "build_wheels.sh: no aarch64-unknown-linux-gnu std for ${RUSTC:-rustc}; set AARCH64_RUSTC" >&2
+    echo "  (or build the sdist with --sdist: Graviton nodes then compile it at bootstrap, see docs/emr.md)" >&2
+    exit 1
+  fi
+  build aarch64-unknown-linux-gnu
+  check aarch64
+fi
+
+if [ "$sdist" = 1 ]; then
+  echo "== maturin sdist"
+  maturin sdist --out "$out"
+fi
+
+echo "== wheels in $out:"
+ls -l "$out"
