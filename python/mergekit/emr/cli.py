@@ -228,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _api(args: argparse.Namespace) -> Api:
+    given = getattr(args, "api", None)
+    if given is not None:  # a caller (the tests) brought its own clients
+        given.dry_run = getattr(args, "dry_run", False)
+        return given
     return Api(dry_run=getattr(args, "dry_run", False), region=args.region, profile=args.profile)
 
 
@@ -523,11 +527,12 @@ def cmd_security_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: Optional[list[str]] = None, api: Optional[Api] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     own, passthrough = _split_passthrough(argv)
     parser = build_parser()
     args = parser.parse_args(own)
+    args.api = api
     if passthrough and args.command != "run":
         parser.error("arguments after -- are only for `run` (they go to analysis.py)")
     try:
