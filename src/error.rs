@@ -7,13 +7,22 @@ use arrow_schema::{ArrowError, DataType};
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
     #[error("column {column:?} not found on the {side} side; available columns: {available}")]
-    ColumnNotFound { side: &'static str, column: String, available: String },
+    ColumnNotFound {
+        side: &'static str,
+        column: String,
+        available: String,
+    },
 
     #[error(
         "cannot join key {left:?} ({left_type}) with {right:?} ({right_type}): the types are incompatible; \
          cast one side so both keys have the same type"
     )]
-    KeyTypeMismatch { left: String, left_type: DataType, right: String, right_type: DataType },
+    KeyTypeMismatch {
+        left: String,
+        left_type: DataType,
+        right: String,
+        right_type: DataType,
+    },
 
     #[error("key column {column:?} has type {dtype}, which cannot be used as a join key")]
     UnsupportedKeyType { column: String, dtype: DataType },
@@ -35,10 +44,17 @@ pub enum MergeError {
     Cancelled,
 
     #[error("{path}:{line}: {message}")]
-    Parse { path: String, line: u64, message: String },
+    Parse {
+        path: String,
+        line: u64,
+        message: String,
+    },
 
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 
     #[error("arrow: {0}")]
     Arrow(#[from] ArrowError),

@@ -4,6 +4,7 @@
 //! `py` and are compiled only with the `python` feature that maturin turns on.
 
 pub mod error;
+pub mod io;
 pub mod join;
 pub mod pool;
 

@@ -18,12 +18,17 @@ static POOLS: Mutex<Option<HashMap<PoolKey, Arc<ThreadPool>>>> = Mutex::new(None
 
 /// Threads to use when the caller does not say: `MERGEKIT_THREADS`, else the available parallelism.
 pub fn default_threads() -> usize {
-    if let Some(n) = std::env::var("MERGEKIT_THREADS").ok().and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(n) = std::env::var("MERGEKIT_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         if n > 0 {
             return n;
         }
     }
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// A pool with `threads` workers that belongs to this process.

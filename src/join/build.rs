@@ -48,7 +48,10 @@ pub(crate) struct Groups {
     pub n_groups: usize,
     pub left: SideGroups,
     pub right: SideGroups,
+    /// A row holding each group's key (empty when `ordered`).
     pub reps: Vec<Rep>,
+    /// Group ids already follow key order (the dense path), so sorting is free.
+    pub ordered: bool,
 }
 
 /// A partition's share of the work: local group ids, later offset by the partition's base.
@@ -69,14 +72,36 @@ pub(crate) struct FactorizeOptions<'a> {
     pub cancel: &'a Cancel,
 }
 
-pub(crate) fn factorize(left: &EncodedKeys, right: &EncodedKeys, opts: &FactorizeOptions) -> Result<Groups> {
+pub(crate) fn factorize(
+    left: &EncodedKeys,
+    right: &EncodedKeys,
+    opts: &FactorizeOptions,
+) -> Result<Groups> {
     let left_builds = left.len() <= right.len();
-    let (build, probe) = if left_builds { (left, right) } else { (right, left) };
+    let (build, probe) = if left_builds {
+        (left, right)
+    } else {
+        (right, left)
+    };
     let bits = partition_bits(build.len().max(probe.len()), opts.threads);
     let nulls_equal = opts.nulls_equal;
     let (build_parts, probe_parts) = rayon::join(
-        || scatter(&build.hashes, bits, |i| nulls_equal || !build.has_null(i), opts.threads),
-        || scatter(&probe.hashes, bits, |i| nulls_equal || !probe.has_null(i), opts.threads),
+        || {
+            scatter(
+                &build.hashes,
+                bits,
+                |i| nulls_equal || !build.has_null(i),
+                opts.threads,
+            )
+        },
+        || {
+            scatter(
+                &probe.hashes,
+                bits,
+                |i| nulls_equal || !probe.has_null(i),
+                opts.threads,
+            )
+        },
     );
     opts.cancel.check()?;
 
@@ -101,12 +126,29 @@ pub(crate) fn factorize(left: &EncodedKeys, right: &EncodedKeys, opts: &Factoriz
             Rep::Left(row)
         }
     };
-    let reps: Vec<Rep> = parts.iter().flat_map(|p| p.reps.iter().map(|&r| rep_of(r))).collect();
+    let reps: Vec<Rep> = parts
+        .iter()
+        .flat_map(|p| p.reps.iter().map(|&r| rep_of(r)))
+        .collect();
 
-    let build_side = side_groups(build.len(), n_groups, &parts, &bases, |p| (&p.build_rows, &p.build_gid));
-    let probe_side = side_groups(probe.len(), n_groups, &parts, &bases, |p| (&p.probe_rows, &p.probe_gid));
-    let (left, right) = if left_builds { (build_side, probe_side) } else { (probe_side, build_side) };
-    Ok(Groups { n_groups, left, right, reps })
+    let build_side = side_groups(build.len(), n_groups, &parts, &bases, |p| {
+        (&p.build_rows, &p.build_gid)
+    });
+    let probe_side = side_groups(probe.len(), n_groups, &parts, &bases, |p| {
+        (&p.probe_rows, &p.probe_gid)
+    });
+    let (left, right) = if left_builds {
+        (build_side, probe_side)
+    } else {
+        (probe_side, build_side)
+    };
+    Ok(Groups {
+        n_groups,
+        left,
+        right,
+        reps,
+        ordered: false,
+    })
 }
 
 fn group_partition(
@@ -152,7 +194,13 @@ fn group_partition(
         };
         probe_gid.push(g);
     }
-    PartGroups { build_rows, build_gid, probe_rows, probe_gid, reps }
+    PartGroups {
+        build_rows,
+        build_gid,
+        probe_rows,
+        probe_gid,
+        reps,
+    }
 }
 
 /// Assemble one side's row→group map and group→rows CSR from the partitions, in parallel.
@@ -166,8 +214,10 @@ fn side_groups(
     let mut row_gid = vec![NONE; n_rows];
     let mut offsets = vec![0usize; n_groups + 1];
     // Grouped rows per partition; partition p owns rows[starts[p]..starts[p + 1]] and offsets[bases[p]..bases[p + 1]].
-    let grouped: Vec<usize> =
-        parts.iter().map(|p| pick(p).1.iter().filter(|&&g| g != NONE).count()).collect();
+    let grouped: Vec<usize> = parts
+        .iter()
+        .map(|p| pick(p).1.iter().filter(|&&g| g != NONE).count())
+        .collect();
     let total: usize = grouped.iter().sum();
     let mut rows = vec![0usize; total];
 
@@ -215,7 +265,11 @@ fn side_groups(
             }
         });
     offsets[n_groups] = total;
-    SideGroups { row_gid, offsets, rows }
+    SideGroups {
+        row_gid,
+        offsets,
+        rows,
+    }
 }
 
 /// Disjoint parallel writes into the row→group map (each row belongs to exactly one partition).
@@ -230,4 +284,24 @@ impl RowGidWriter {
         // SAFETY: the caller guarantees bounds and exclusivity.
         unsafe { *self.0.add(i) = v };
     }
+}
+
+/// Group→rows CSR from a row→group map, by counting sort (rows stay ascending within a group).
+pub(crate) fn csr(row_gid: &[usize], n_groups: usize) -> (Vec<usize>, Vec<usize>) {
+    let mut offsets = vec![0usize; n_groups + 1];
+    for &g in row_gid.iter().filter(|&&g| g != NONE) {
+        offsets[g + 1] += 1;
+    }
+    for g in 0..n_groups {
+        offsets[g + 1] += offsets[g];
+    }
+    let mut next = offsets.clone();
+    let mut rows = vec![0usize; offsets[n_groups]];
+    for (row, &g) in row_gid.iter().enumerate() {
+        if g != NONE {
+            rows[next[g]] = row;
+            next[g] += 1;
+        }
+    }
+    (offsets, rows)
 }

@@ -17,7 +17,11 @@ const ROWS_PER_BATCH: usize = 1 << 20;
 
 /// The rows of a table (`batches` sharing `schema`) at `indices`, where -1 gives an all-null row.
 /// Fields become nullable when any index is -1.
-pub fn take_rows(schema: &SchemaRef, batches: &[RecordBatch], indices: &[i64]) -> Result<Vec<RecordBatch>> {
+pub fn take_rows(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    indices: &[i64],
+) -> Result<Vec<RecordBatch>> {
     let columns: Vec<ArrayRef> = (0..schema.fields().len())
         .into_par_iter()
         .map(|c| {
@@ -31,21 +35,32 @@ pub fn take_rows(schema: &SchemaRef, batches: &[RecordBatch], indices: &[i64]) -
         .collect::<Result<_>>()?;
     let any_missing = indices.par_iter().any(|&i| i < 0);
     let out_schema = if any_missing {
-        let fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
         Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
     } else {
         Arc::clone(schema)
     };
 
-    let ranges: Vec<(usize, usize)> =
-        (0..indices.len()).step_by(ROWS_PER_BATCH).map(|s| (s, (s + ROWS_PER_BATCH).min(indices.len()))).collect();
-    let tasks: Vec<(usize, usize)> =
-        (0..ranges.len()).flat_map(|r| (0..columns.len()).map(move |c| (r, c))).collect();
+    let ranges: Vec<(usize, usize)> = (0..indices.len())
+        .step_by(ROWS_PER_BATCH)
+        .map(|s| (s, (s + ROWS_PER_BATCH).min(indices.len())))
+        .collect();
+    let tasks: Vec<(usize, usize)> = (0..ranges.len())
+        .flat_map(|r| (0..columns.len()).map(move |c| (r, c)))
+        .collect();
     let taken: Vec<ArrayRef> = tasks
         .par_iter()
         .map(|&(r, c)| {
             let (start, end) = ranges[r];
-            Ok(take(columns[c].as_ref(), &index_array(&indices[start..end]), None)?)
+            Ok(take(
+                columns[c].as_ref(),
+                &index_array(&indices[start..end]),
+                None,
+            )?)
         })
         .collect::<Result<_>>()?;
 
@@ -55,7 +70,11 @@ pub fn take_rows(schema: &SchemaRef, batches: &[RecordBatch], indices: &[i64]) -
         .map(|&(start, end)| {
             let cols: Vec<ArrayRef> = taken.by_ref().take(columns.len()).collect();
             let options = RecordBatchOptions::new().with_row_count(Some(end - start));
-            Ok(RecordBatch::try_new_with_options(Arc::clone(&out_schema), cols, &options)?)
+            Ok(RecordBatch::try_new_with_options(
+                Arc::clone(&out_schema),
+                cols,
+                &options,
+            )?)
         })
         .collect()
 }
@@ -64,7 +83,10 @@ pub fn take_rows(schema: &SchemaRef, batches: &[RecordBatch], indices: &[i64]) -
 fn index_array(indices: &[i64]) -> Int64Array {
     let values = ScalarBuffer::from(indices.to_vec());
     let nulls = if indices.iter().any(|&i| i < 0) {
-        Some(NullBuffer::new(BooleanBuffer::collect_bool(indices.len(), |k| indices[k] >= 0)))
+        Some(NullBuffer::new(BooleanBuffer::collect_bool(
+            indices.len(),
+            |k| indices[k] >= 0,
+        )))
     } else {
         None
     };
@@ -81,9 +103,18 @@ mod tests {
 
     #[test]
     fn gathers_across_chunks_with_missing_rows() {
-        let schema = Arc::new(Schema::new(vec![Field::new("s", arrow_schema::DataType::Utf8, false)]));
-        let b1 = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec!["a", "b"]))]).unwrap();
-        let b2 = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec!["c"]))]).unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "s",
+            arrow_schema::DataType::Utf8,
+            false,
+        )]));
+        let b1 = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(vec!["a", "b"]))],
+        )
+        .unwrap();
+        let b2 = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec!["c"]))])
+            .unwrap();
         let out = take_rows(&schema, &[b1, b2], &[2, -1, 0]).unwrap();
         assert_eq!(out.len(), 1);
         let s = out[0].column(0).as_string::<i32>();
@@ -93,7 +124,11 @@ mod tests {
 
     #[test]
     fn missing_rows_of_an_empty_side_are_nulls() {
-        let schema = Arc::new(Schema::new(vec![Field::new("x", arrow_schema::DataType::Int64, true)]));
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "x",
+            arrow_schema::DataType::Int64,
+            true,
+        )]));
         let out = take_rows(&schema, &[], &[-1, -1]).unwrap();
         let x = out[0].column(0).as_primitive::<Int64Type>();
         assert_eq!(x.null_count(), 2);

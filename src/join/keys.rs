@@ -48,7 +48,11 @@ fn common_type(l: &DataType, r: &DataType) -> Option<DataType> {
     let l = strip_dictionary(l);
     let r = strip_dictionary(r);
     if l == r {
-        return Some(if matches!(l, Float16) { Float32 } else { l.clone() });
+        return Some(if matches!(l, Float16) {
+            Float32
+        } else {
+            l.clone()
+        });
     }
     let finer = |a: &TimeUnit, b: &TimeUnit| if unit_rank(a) >= unit_rank(b) { *a } else { *b };
     Some(match (l, r) {
@@ -58,7 +62,9 @@ fn common_type(l: &DataType, r: &DataType) -> Option<DataType> {
         (a, b) if a.is_signed_integer() && b.is_signed_integer() => Int64,
         (a, b) if a.is_unsigned_integer() && b.is_unsigned_integer() => UInt64,
         (a, b) if a.is_integer() && b.is_integer() => Int64,
-        (a, b) if a.is_numeric() && b.is_numeric() && (a.is_floating() || b.is_floating()) => Float64,
+        (a, b) if a.is_numeric() && b.is_numeric() && (a.is_floating() || b.is_floating()) => {
+            Float64
+        }
         (Decimal128(_, s1), Decimal128(_, s2)) => Decimal128(38, (*s1).max(*s2)),
         (Decimal128(_, s), i) | (i, Decimal128(_, s)) if i.is_integer() => Decimal128(38, *s),
         (Date32, Date64) | (Date64, Date32) => Date64,
@@ -95,7 +101,10 @@ fn is_bytes(t: &DataType) -> bool {
     is_string(t)
         || matches!(
             t,
-            DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_)
+            DataType::Binary
+                | DataType::LargeBinary
+                | DataType::BinaryView
+                | DataType::FixedSizeBinary(_)
         )
 }
 
@@ -135,8 +144,12 @@ pub(crate) fn unify(
             right_names
         )));
     }
-    let name = |names: &[String], i: usize| names.get(i).cloned().unwrap_or_else(|| format!("key {i}"));
-    let options = CastOptions { safe: false, ..Default::default() };
+    let name =
+        |names: &[String], i: usize| names.get(i).cloned().unwrap_or_else(|| format!("key {i}"));
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
     let mut out_l = Vec::with_capacity(left.len());
     let mut out_r = Vec::with_capacity(right.len());
     for (i, (l, r)) in left.iter().zip(right).enumerate() {
@@ -148,7 +161,11 @@ pub(crate) fn unify(
         };
         let target = common_type(l.data_type(), r.data_type()).ok_or_else(mismatch)?;
         // Both sides all-null: join them as (null) strings, which every encoding supports.
-        let target = if target == DataType::Null { DataType::Utf8 } else { target };
+        let target = if target == DataType::Null {
+            DataType::Utf8
+        } else {
+            target
+        };
         for (array, names, col) in [(l, left_names, &mut out_l), (r, right_names, &mut out_r)] {
             if !is_supported(&target) {
                 return Err(MergeError::UnsupportedKeyType {
@@ -160,14 +177,16 @@ pub(crate) fn unify(
                 Arc::clone(array)
             } else {
                 cast_with_options(array, &target, &options).map_err(|e| match e {
-                    arrow_schema::ArrowError::CastError(_) | arrow_schema::ArrowError::ComputeError(_) => {
-                        MergeError::KeyTypeMismatch {
-                            left: name(left_names, i),
-                            left_type: l.data_type().clone(),
-                            right: format!("{} (a value does not fit {target}: {e})", name(right_names, i)),
-                            right_type: r.data_type().clone(),
-                        }
-                    }
+                    arrow_schema::ArrowError::CastError(_)
+                    | arrow_schema::ArrowError::ComputeError(_) => MergeError::KeyTypeMismatch {
+                        left: name(left_names, i),
+                        left_type: l.data_type().clone(),
+                        right: format!(
+                            "{} (a value does not fit {target}: {e})",
+                            name(right_names, i)
+                        ),
+                        right_type: r.data_type().clone(),
+                    },
                     other => other.into(),
                 })?
             };
@@ -299,7 +318,15 @@ impl Layout {
         if !any_nulls && bits.is_some_and(|b| b <= 64) {
             return Ok(Layout::Word);
         }
-        let fields = types.iter().map(|t| SortField::new((*t).clone())).collect();
+        // Nulls last, as pandas sorts them: the row format's byte order is then the output's key order.
+        let options = arrow_schema::SortOptions {
+            descending: false,
+            nulls_first: false,
+        };
+        let fields = types
+            .iter()
+            .map(|t| SortField::new_with_options((*t).clone(), options))
+            .collect();
         Ok(Layout::Rows(RowConverter::new(fields)?))
     }
 
@@ -312,14 +339,26 @@ impl Layout {
         let (repr, hashes) = match self {
             Layout::Word => {
                 let words = pack_words(columns, len)?;
-                let hashes = par_map(len, |i| if is_null(i) { NULL_HASH } else { hash_word(words[i]) });
+                let hashes = par_map(len, |i| {
+                    if is_null(i) {
+                        NULL_HASH
+                    } else {
+                        hash_word(words[i])
+                    }
+                });
                 (Repr::Word(words), hashes)
             }
             Layout::Bytes => {
                 let col = BytesColumn::new(&columns[0]).ok_or_else(|| {
                     MergeError::Internal(format!("bytes layout for {}", columns[0].data_type()))
                 })?;
-                let hashes = par_map(len, |i| if is_null(i) { NULL_HASH } else { hash_bytes(col.value(i)) });
+                let hashes = par_map(len, |i| {
+                    if is_null(i) {
+                        NULL_HASH
+                    } else {
+                        hash_bytes(col.value(i))
+                    }
+                });
                 (Repr::Bytes(col), hashes)
             }
             Layout::Rows(converter) => {
@@ -328,49 +367,89 @@ impl Layout {
                 (Repr::Rows(rows), hashes)
             }
         };
-        Ok(EncodedKeys { repr, nulls, hashes })
+        Ok(EncodedKeys {
+            repr,
+            nulls,
+            hashes,
+        })
     }
 }
 
 /// `f(i)` for every row, computed in parallel chunks.
 fn par_map(len: usize, f: impl Fn(usize) -> u64 + Sync) -> Vec<u64> {
     let mut out = vec![0u64; len];
-    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
-        let base = c * CHUNK;
-        for (k, slot) in chunk.iter_mut().enumerate() {
-            *slot = f(base + k);
-        }
-    });
+    out.par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            let base = c * CHUNK;
+            for (k, slot) in chunk.iter_mut().enumerate() {
+                *slot = f(base + k);
+            }
+        });
     out
 }
 
-/// The key bits of every row, several narrow columns shifted into one word. Null rows get 0 (their null
-/// flag, not their word, decides equality).
+/// The key bits of every row, several narrow columns packed into one word with the first column in the
+/// most significant bits (so word order is the keys' lexicographic order). Null rows get 0: their null
+/// flag, not their word, decides equality.
 fn pack_words(columns: &[ArrayRef], len: usize) -> Result<Vec<u64>> {
     let mut words = vec![0u64; len];
-    let mut shift = 0u32;
+    let total: u32 = columns
+        .iter()
+        .filter_map(|c| word_bits(c.data_type()))
+        .sum();
+    let mut shift = total;
     for col in columns {
         let bits = word_bits(col.data_type())
             .ok_or_else(|| MergeError::Internal(format!("word layout for {}", col.data_type())))?;
-        let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+        let mask = if bits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        shift -= bits;
         let get = word_getter(col)?;
-        words.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
-            let base = c * CHUNK;
-            for (k, w) in chunk.iter_mut().enumerate() {
-                let i = base + k;
-                if col.is_valid(i) {
-                    *w |= (get(i) & mask) << shift;
+        words
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(c, chunk)| {
+                let base = c * CHUNK;
+                for (k, w) in chunk.iter_mut().enumerate() {
+                    let i = base + k;
+                    if col.is_valid(i) {
+                        *w |= (get(i) & mask) << shift;
+                    }
                 }
-            }
-        });
-        shift += bits;
+            });
     }
     Ok(words)
 }
 
 type WordGetter<'a> = Box<dyn Fn(usize) -> u64 + Sync + 'a>;
 
-/// Reads a fixed-width column's value at a row as raw bits.
+/// Flip the sign bit so that signed values order like unsigned ones.
+const fn flip64(v: i64) -> u64 {
+    (v as u64) ^ (1 << 63)
+}
+const fn flip32(v: i32) -> u64 {
+    ((v as u32) ^ (1 << 31)) as u64
+}
+/// IEEE total order as an unsigned integer (NaN, canonicalised positive, sorts after +inf).
+fn float64_bits(v: f64) -> u64 {
+    let b = v.to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | (1 << 63)
+    }
+}
+fn float32_bits(v: f32) -> u64 {
+    let b = v.to_bits();
+    (if b >> 31 == 1 { !b } else { b | (1 << 31) }) as u64
+}
+
+/// Reads a fixed-width column's value at a row as order-preserving bits: comparing words compares values,
+/// so a `Word` key sorts without decoding (pandas' outer-join order) and can index a dense table.
 fn word_getter(col: &ArrayRef) -> Result<WordGetter<'_>> {
     fn prim<T: ArrowPrimitiveType>(col: &ArrayRef, f: fn(T::Native) -> u64) -> WordGetter<'_> {
         let values = col.as_primitive::<T>().values();
@@ -382,30 +461,30 @@ fn word_getter(col: &ArrayRef) -> Result<WordGetter<'_>> {
             let b = col.as_boolean();
             Box::new(move |i| b.value(i) as u64)
         }
-        Int8 => prim::<Int8Type>(col, |v| v as u64),
-        Int16 => prim::<Int16Type>(col, |v| v as u64),
-        Int32 => prim::<Int32Type>(col, |v| v as u64),
-        Int64 => prim::<Int64Type>(col, |v| v as u64),
+        Int8 => prim::<Int8Type>(col, |v| ((v as u8) ^ 0x80) as u64),
+        Int16 => prim::<Int16Type>(col, |v| ((v as u16) ^ 0x8000) as u64),
+        Int32 => prim::<Int32Type>(col, flip32),
+        Int64 => prim::<Int64Type>(col, flip64),
         UInt8 => prim::<UInt8Type>(col, |v| v as u64),
         UInt16 => prim::<UInt16Type>(col, |v| v as u64),
         UInt32 => prim::<UInt32Type>(col, |v| v as u64),
         UInt64 => prim::<UInt64Type>(col, |v| v),
-        Float32 => prim::<Float32Type>(col, |v| v.to_bits() as u64),
-        Float64 => prim::<Float64Type>(col, |v| v.to_bits()),
-        Date32 => prim::<Date32Type>(col, |v| v as u64),
-        Date64 => prim::<Date64Type>(col, |v| v as u64),
-        Time32(TimeUnit::Second) => prim::<Time32SecondType>(col, |v| v as u64),
-        Time32(_) => prim::<Time32MillisecondType>(col, |v| v as u64),
-        Time64(TimeUnit::Microsecond) => prim::<Time64MicrosecondType>(col, |v| v as u64),
-        Time64(_) => prim::<Time64NanosecondType>(col, |v| v as u64),
-        Timestamp(TimeUnit::Second, _) => prim::<TimestampSecondType>(col, |v| v as u64),
-        Timestamp(TimeUnit::Millisecond, _) => prim::<TimestampMillisecondType>(col, |v| v as u64),
-        Timestamp(TimeUnit::Microsecond, _) => prim::<TimestampMicrosecondType>(col, |v| v as u64),
-        Timestamp(TimeUnit::Nanosecond, _) => prim::<TimestampNanosecondType>(col, |v| v as u64),
-        Duration(TimeUnit::Second) => prim::<DurationSecondType>(col, |v| v as u64),
-        Duration(TimeUnit::Millisecond) => prim::<DurationMillisecondType>(col, |v| v as u64),
-        Duration(TimeUnit::Microsecond) => prim::<DurationMicrosecondType>(col, |v| v as u64),
-        Duration(TimeUnit::Nanosecond) => prim::<DurationNanosecondType>(col, |v| v as u64),
+        Float32 => prim::<Float32Type>(col, float32_bits),
+        Float64 => prim::<Float64Type>(col, float64_bits),
+        Date32 => prim::<Date32Type>(col, flip32),
+        Date64 => prim::<Date64Type>(col, flip64),
+        Time32(TimeUnit::Second) => prim::<Time32SecondType>(col, flip32),
+        Time32(_) => prim::<Time32MillisecondType>(col, flip32),
+        Time64(TimeUnit::Microsecond) => prim::<Time64MicrosecondType>(col, flip64),
+        Time64(_) => prim::<Time64NanosecondType>(col, flip64),
+        Timestamp(TimeUnit::Second, _) => prim::<TimestampSecondType>(col, flip64),
+        Timestamp(TimeUnit::Millisecond, _) => prim::<TimestampMillisecondType>(col, flip64),
+        Timestamp(TimeUnit::Microsecond, _) => prim::<TimestampMicrosecondType>(col, flip64),
+        Timestamp(TimeUnit::Nanosecond, _) => prim::<TimestampNanosecondType>(col, flip64),
+        Duration(TimeUnit::Second) => prim::<DurationSecondType>(col, flip64),
+        Duration(TimeUnit::Millisecond) => prim::<DurationMillisecondType>(col, flip64),
+        Duration(TimeUnit::Microsecond) => prim::<DurationMicrosecondType>(col, flip64),
+        Duration(TimeUnit::Nanosecond) => prim::<DurationNanosecondType>(col, flip64),
         other => return Err(MergeError::Internal(format!("no word getter for {other}"))),
     })
 }
@@ -421,12 +500,28 @@ impl EncodedKeys {
         self.nulls.as_ref().is_some_and(|n| n.is_null(i))
     }
 
-    /// The integer keys, when the layout is one plain integer word (for the dense-key fast path).
+    /// The keys as words, when the layout is `Word` (dense fast path, sorting).
     pub(crate) fn words(&self) -> Option<&[u64]> {
         match &self.repr {
             Repr::Word(w) => Some(w),
             _ => None,
         }
+    }
+
+    /// The key's bytes for sorting: string/binary value bytes, or the order-preserving row encoding.
+    /// `None` for the `Word` layout (sort by `words`).
+    #[inline(always)]
+    pub(crate) fn sort_bytes(&self, i: usize) -> Option<&[u8]> {
+        match &self.repr {
+            Repr::Word(_) => None,
+            Repr::Bytes(b) => Some(if self.has_null(i) { &[] } else { b.value(i) }),
+            Repr::Rows(r) => Some(r.row(i).data()),
+        }
+    }
+
+    /// Whether nulls are encoded inside the key bytes (row format) rather than flagged beside them.
+    pub(crate) fn nulls_in_bytes(&self) -> bool {
+        matches!(self.repr, Repr::Rows(_))
     }
 
     /// Whether row `i` of `self` and row `j` of `other` have equal keys (nulls equal each other; callers that
@@ -485,7 +580,10 @@ mod tests {
         let err = unify(&l, &r, &["id".into()], &["code".into()]).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, MergeError::KeyTypeMismatch { .. }));
-        assert!(msg.contains("\"id\"") && msg.contains("\"code\"") && msg.contains("Int64"), "{msg}");
+        assert!(
+            msg.contains("\"id\"") && msg.contains("\"code\"") && msg.contains("Int64"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -496,12 +594,18 @@ mod tests {
         let l = vec![arr(b.finish())];
         let r = l.clone();
         let err = unify(&l, &r, &["xs".into()], &["xs".into()]).unwrap_err();
-        assert!(matches!(err, MergeError::UnsupportedKeyType { .. }), "{err}");
+        assert!(
+            matches!(err, MergeError::UnsupportedKeyType { .. }),
+            "{err}"
+        );
     }
 
     #[test]
     fn narrow_columns_pack_into_one_word() {
-        let cols = vec![arr(Int32Array::from(vec![1, 1])), arr(Int32Array::from(vec![2, 3]))];
+        let cols = vec![
+            arr(Int32Array::from(vec![1, 1])),
+            arr(Int32Array::from(vec![2, 3])),
+        ];
         let layout = Layout::choose(&cols, &cols).unwrap();
         assert!(matches!(layout, Layout::Word));
         let e = layout.encode(&cols).unwrap();
@@ -511,7 +615,10 @@ mod tests {
 
     #[test]
     fn multi_column_keys_with_nulls_use_rows() {
-        let cols = vec![arr(Int32Array::from(vec![Some(1), None])), arr(StringArray::from(vec!["a", "b"]))];
+        let cols = vec![
+            arr(Int32Array::from(vec![Some(1), None])),
+            arr(StringArray::from(vec!["a", "b"])),
+        ];
         let layout = Layout::choose(&cols, &cols).unwrap();
         assert!(matches!(layout, Layout::Rows(_)));
         let e = layout.encode(&cols).unwrap();

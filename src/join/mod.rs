@@ -5,6 +5,7 @@
 
 pub mod args;
 mod build;
+mod dense;
 pub mod gather;
 pub(crate) mod keys;
 mod order;
@@ -31,7 +32,16 @@ pub fn join_indices(
 ) -> Result<JoinIndices> {
     let pool = crate::pool::pool(args.threads)?;
     let threads = pool.current_num_threads();
-    pool.install(|| join_on_pool(left_keys, right_keys, left_names, right_names, args, threads))
+    pool.install(|| {
+        join_on_pool(
+            left_keys,
+            right_keys,
+            left_names,
+            right_names,
+            args,
+            threads,
+        )
+    })
 }
 
 fn join_on_pool(
@@ -47,7 +57,9 @@ fn join_on_pool(
         return pairs::cross(n(left_keys), n(right_keys), args);
     }
     if left_keys.is_empty() {
-        return Err(MergeError::InvalidArgument("a join needs at least one key column on each side".into()));
+        return Err(MergeError::InvalidArgument(
+            "a join needs at least one key column on each side".into(),
+        ));
     }
     let (left, right) = keys::unify(left_keys, right_keys, left_names, right_names)?;
     let layout = keys::Layout::choose(&left, &right)?;
@@ -62,12 +74,15 @@ fn join_on_pool(
         threads,
         cancel: &args.cancel,
     };
-    let groups = factorize(&el, &er, &opts)?;
+    let groups = match dense::factorize(&el, &er, &opts) {
+        Some(groups) => groups,
+        None => factorize(&el, &er, &opts)?,
+    };
     if let Some(v) = args.validate {
         validate::check(&groups, v)?;
     }
     if key_ordered {
-        let order = order::groups_in_key_order(&groups, &left, &right)?;
+        let order = order::groups_in_key_order(&groups, &el, &er);
         pairs::key_ordered(&groups, &order, args)
     } else {
         pairs::row_ordered(&groups, args)

@@ -47,17 +47,29 @@ fn emit(
         .map(|m| {
             args.cancel.check()?;
             let units = m * MORSEL..((m + 1) * MORSEL).min(n_units);
-            units.map(&count).try_fold(0usize, |a, c| a.checked_add(c)).ok_or(too_large(u64::MAX, args))
+            units
+                .map(&count)
+                .try_fold(0usize, |a, c| a.checked_add(c))
+                .ok_or(too_large(u64::MAX, args))
         })
         .collect::<Result<_>>()?;
-    let total = counts.iter().try_fold(0usize, |a, &c| a.checked_add(c)).ok_or(too_large(u64::MAX, args))?;
+    let total = counts
+        .iter()
+        .try_fold(0usize, |a, &c| a.checked_add(c))
+        .ok_or(too_large(u64::MAX, args))?;
     if let Some(limit) = args.max_output_rows {
         if total as u64 > limit {
-            return Err(MergeError::OutputTooLarge { rows: total as u64, limit });
+            return Err(MergeError::OutputTooLarge {
+                rows: total as u64,
+                limit,
+            });
         }
     }
     // vec![0; n] comes from calloc: untouched pages cost nothing until a morsel writes them.
-    let mut out = JoinIndices { left: vec![0; total], right: vec![0; total] };
+    let mut out = JoinIndices {
+        left: vec![0; total],
+        right: vec![0; total],
+    };
     let mut slices = Vec::with_capacity(n_morsels);
     let (mut l, mut r) = (&mut out.left[..], &mut out.right[..]);
     for &c in &counts {
@@ -65,32 +77,51 @@ fn emit(
         let (b, rest_r) = std::mem::take(&mut r).split_at_mut(c);
         l = rest_l;
         r = rest_r;
-        slices.push(Writer { left: a, right: b, at: 0 });
+        slices.push(Writer {
+            left: a,
+            right: b,
+            at: 0,
+        });
     }
-    slices.into_par_iter().enumerate().try_for_each(|(m, mut w)| {
-        args.cancel.check()?;
-        for u in m * MORSEL..((m + 1) * MORSEL).min(n_units) {
-            fill(u, &mut w);
-        }
-        debug_assert_eq!(w.at, w.left.len());
-        Ok::<(), MergeError>(())
-    })?;
+    slices
+        .into_par_iter()
+        .enumerate()
+        .try_for_each(|(m, mut w)| {
+            args.cancel.check()?;
+            for u in m * MORSEL..((m + 1) * MORSEL).min(n_units) {
+                fill(u, &mut w);
+            }
+            debug_assert_eq!(w.at, w.left.len());
+            Ok::<(), MergeError>(())
+        })?;
     Ok(out)
 }
 
 fn too_large(rows: u64, args: &JoinArgs) -> MergeError {
-    MergeError::OutputTooLarge { rows, limit: args.max_output_rows.unwrap_or(u64::MAX) }
+    MergeError::OutputTooLarge {
+        rows,
+        limit: args.max_output_rows.unwrap_or(u64::MAX),
+    }
 }
 
 pub(crate) fn cross(n_left: usize, n_right: usize, args: &JoinArgs) -> Result<JoinIndices> {
-    emit(n_left, args, |_| n_right, |i, w| (0..n_right).for_each(|j| w.push(i, j)))
+    emit(
+        n_left,
+        args,
+        |_| n_right,
+        |i, w| (0..n_right).for_each(|j| w.push(i, j)),
+    )
 }
 
 /// Output in one side's row order (pandas' inner/left/right without `sort`). For a right join the right
 /// side drives and the pairs come out swapped back.
 pub(crate) fn row_ordered(groups: &Groups, args: &JoinArgs) -> Result<JoinIndices> {
     let drive_right = matches!(args.kind, JoinKind::Right | JoinKind::RightAnti);
-    let (driver, other) = if drive_right { (&groups.right, &groups.left) } else { (&groups.left, &groups.right) };
+    let (driver, other) = if drive_right {
+        (&groups.right, &groups.left)
+    } else {
+        (&groups.left, &groups.right)
+    };
     let matches = |i: usize| match driver.row_gid[i] {
         NONE => &[][..],
         g => other.rows_of(g),
@@ -105,7 +136,13 @@ pub(crate) fn row_ordered(groups: &Groups, args: &JoinArgs) -> Result<JoinIndice
             _ => (m == 0) as usize, // the anti joins
         }
     };
-    let push = |w: &mut Writer, d: usize, o: usize| if drive_right { w.push(o, d) } else { w.push(d, o) };
+    let push = |w: &mut Writer, d: usize, o: usize| {
+        if drive_right {
+            w.push(o, d)
+        } else {
+            w.push(d, o)
+        }
+    };
     let fill = |i: usize, w: &mut Writer| {
         let m = matches(i);
         match kind {
@@ -125,13 +162,22 @@ pub(crate) fn row_ordered(groups: &Groups, args: &JoinArgs) -> Result<JoinIndice
 
 /// Output in key order: groups in `order`, then the rows whose key is null under SQL semantics (they match
 /// nothing and sort nowhere), left ones then right ones.
-pub(crate) fn key_ordered(groups: &Groups, order: &[usize], args: &JoinArgs) -> Result<JoinIndices> {
+pub(crate) fn key_ordered(
+    groups: &Groups,
+    order: &[usize],
+    args: &JoinArgs,
+) -> Result<JoinIndices> {
     let kind = args.kind;
     let loose = |side: &SideGroups, keep: bool| -> Vec<usize> {
         if !keep {
             return Vec::new();
         }
-        side.row_gid.iter().enumerate().filter(|(_, &g)| g == NONE).map(|(i, _)| i).collect()
+        side.row_gid
+            .iter()
+            .enumerate()
+            .filter(|(_, &g)| g == NONE)
+            .map(|(i, _)| i)
+            .collect()
     };
     let loose_left = loose(&groups.left, kind.keeps_unmatched_left());
     let loose_right = loose(&groups.right, kind.keeps_unmatched_right());
@@ -174,7 +220,8 @@ pub(crate) fn key_ordered(groups: &Groups, order: &[usize], args: &JoinArgs) -> 
                         ls.iter().for_each(|&i| w.push(i, NONE));
                     }
                 } else {
-                    ls.iter().for_each(|&i| rs.iter().for_each(|&j| w.push(i, j)));
+                    ls.iter()
+                        .for_each(|&i| rs.iter().for_each(|&j| w.push(i, j)));
                 }
                 if ls.is_empty() && kind == JoinKind::Outer {
                     rs.iter().for_each(|&j| w.push(NONE, j));
@@ -184,7 +231,8 @@ pub(crate) fn key_ordered(groups: &Groups, order: &[usize], args: &JoinArgs) -> 
                 if ls.is_empty() {
                     rs.iter().for_each(|&j| w.push(NONE, j));
                 } else {
-                    rs.iter().for_each(|&j| ls.iter().for_each(|&i| w.push(i, j)));
+                    rs.iter()
+                        .for_each(|&j| ls.iter().for_each(|&i| w.push(i, j)));
                 }
             }
             JoinKind::LeftSemi if !rs.is_empty() => ls.iter().for_each(|&i| w.push(i, NONE)),

@@ -41,8 +41,9 @@ pub(crate) fn scatter(
         .par_chunks(chunk)
         .enumerate()
         .map(|(c, hs)| {
-            let mut buckets: Vec<Vec<usize>> =
-                (0..parts).map(|_| Vec::with_capacity(hs.len() / parts + 16)).collect();
+            let mut buckets: Vec<Vec<usize>> = (0..parts)
+                .map(|_| Vec::with_capacity(hs.len() / parts + 16))
+                .collect();
             let base = c * chunk;
             for (k, &h) in hs.iter().enumerate() {
                 let i = base + k;

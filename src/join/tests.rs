@@ -19,17 +19,34 @@ fn brute(left: &[Option<i64>], right: &[Option<i64>], args: &JoinArgs) -> JoinIn
         out.left.push(l);
         out.right.push(r);
     };
-    let l_matches = |i: usize| (0..right.len()).filter(|&j| eq(left[i], right[j])).collect::<Vec<_>>();
-    let r_matches = |j: usize| (0..left.len()).filter(|&i| eq(left[i], right[j])).collect::<Vec<_>>();
+    let l_matches = |i: usize| {
+        (0..right.len())
+            .filter(|&j| eq(left[i], right[j]))
+            .collect::<Vec<_>>()
+    };
+    let r_matches = |j: usize| {
+        (0..left.len())
+            .filter(|&i| eq(left[i], right[j]))
+            .collect::<Vec<_>>()
+    };
     if args.key_ordered() {
         // Distinct usable keys, ascending, nulls last; then SQL-null rows.
         let usable = |k: Option<i64>| args.nulls_equal || k.is_some();
-        let mut keys: Vec<Option<i64>> = left.iter().chain(right).copied().filter(|&k| usable(k)).collect();
+        let mut keys: Vec<Option<i64>> = left
+            .iter()
+            .chain(right)
+            .copied()
+            .filter(|&k| usable(k))
+            .collect();
         keys.sort_by_key(|k| (k.is_none(), *k));
         keys.dedup();
         for k in keys {
-            let ls: Vec<usize> = (0..left.len()).filter(|&i| usable(left[i]) && left[i] == k).collect();
-            let rs: Vec<usize> = (0..right.len()).filter(|&j| usable(right[j]) && right[j] == k).collect();
+            let ls: Vec<usize> = (0..left.len())
+                .filter(|&i| usable(left[i]) && left[i] == k)
+                .collect();
+            let rs: Vec<usize> = (0..right.len())
+                .filter(|&j| usable(right[j]) && right[j] == k)
+                .collect();
             match args.kind {
                 JoinKind::Inner | JoinKind::Left | JoinKind::Outer => {
                     for &i in &ls {
@@ -56,10 +73,14 @@ fn brute(left: &[Option<i64>], right: &[Option<i64>], args: &JoinArgs) -> JoinIn
             }
         }
         if args.kind.keeps_unmatched_left() {
-            (0..left.len()).filter(|&i| !usable(left[i])).for_each(|i| push(i as i64, -1));
+            (0..left.len())
+                .filter(|&i| !usable(left[i]))
+                .for_each(|i| push(i as i64, -1));
         }
         if args.kind.keeps_unmatched_right() {
-            (0..right.len()).filter(|&j| !usable(right[j])).for_each(|j| push(-1, j as i64));
+            (0..right.len())
+                .filter(|&j| !usable(right[j]))
+                .for_each(|j| push(-1, j as i64));
         }
         return out;
     }
@@ -79,7 +100,9 @@ fn brute(left: &[Option<i64>], right: &[Option<i64>], args: &JoinArgs) -> JoinIn
             for i in 0..left.len() {
                 let m = l_matches(i);
                 match kind {
-                    JoinKind::Inner | JoinKind::Left => m.iter().for_each(|&j| push(i as i64, j as i64)),
+                    JoinKind::Inner | JoinKind::Left => {
+                        m.iter().for_each(|&j| push(i as i64, j as i64))
+                    }
                     JoinKind::LeftSemi if !m.is_empty() => push(i as i64, -1),
                     _ => {}
                 }
@@ -94,6 +117,44 @@ fn brute(left: &[Option<i64>], right: &[Option<i64>], args: &JoinArgs) -> JoinIn
 
 fn col(v: &[Option<i64>]) -> Vec<ArrayRef> {
     vec![Arc::new(Int64Array::from(v.to_vec()))]
+}
+
+/// The same logical keys in each physical layout, order preserved: dense ints (direct map), sparse ints
+/// (hashed words), zero-padded strings (bytes), and two columns (row format).
+#[derive(Debug, Clone, Copy)]
+enum Encoding {
+    Dense,
+    Sparse,
+    Strings,
+    TwoColumns,
+}
+
+fn encode(v: &[Option<i64>], e: Encoding) -> Vec<ArrayRef> {
+    match e {
+        Encoding::Dense => col(v),
+        Encoding::Sparse => vec![Arc::new(Int64Array::from(
+            v.iter()
+                .map(|k| k.map(|k| k * 1_000_000_007 - 5_000_000_000))
+                .collect::<Vec<_>>(),
+        ))],
+        Encoding::Strings => {
+            vec![Arc::new(StringArray::from(
+                v.iter()
+                    .map(|k| k.map(|k| format!("{k:03}")))
+                    .collect::<Vec<_>>(),
+            ))]
+        }
+        Encoding::TwoColumns => vec![
+            Arc::new(Int64Array::from(
+                v.iter().map(|k| k.map(|k| k / 4)).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                v.iter()
+                    .map(|k| k.map(|k| format!("{}", k % 4)))
+                    .collect::<Vec<_>>(),
+            )),
+        ],
+    }
 }
 
 fn names() -> Vec<String> {
@@ -115,7 +176,7 @@ fn run(left: &[Option<i64>], right: &[Option<i64>], args: &JoinArgs) -> JoinIndi
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(400))]
     #[test]
     fn matches_brute_force(
         left in prop::collection::vec(prop::option::weighted(0.9, 0i64..12), 0..40),
@@ -123,7 +184,12 @@ proptest! {
         nulls_equal: bool,
         sort: bool,
         threads in 1usize..4,
+        encoding in prop_oneof![
+            Just(Encoding::Dense), Just(Encoding::Sparse), Just(Encoding::Strings), Just(Encoding::TwoColumns)
+        ],
     ) {
+        let (l, r) = (encode(&left, encoding), encode(&right, encoding));
+        let names: Vec<String> = (0..l.len()).map(|i| format!("k{i}")).collect();
         for kind in KINDS {
             if sort && matches!(kind, JoinKind::LeftSemi | JoinKind::LeftAnti | JoinKind::RightAnti) {
                 continue;
@@ -132,7 +198,8 @@ proptest! {
             args.nulls_equal = nulls_equal;
             args.sort = sort;
             args.threads = Some(threads);
-            prop_assert_eq!(run(&left, &right, &args), brute(&left, &right, &args), "kind {:?}", kind);
+            let got = join_indices(&l, &r, &names, &names, &args).expect("join");
+            prop_assert_eq!(got, brute(&left, &right, &args), "kind {:?}", kind);
         }
     }
 }
@@ -141,8 +208,18 @@ proptest! {
 #[test]
 fn parallel_partitioned_path_matches_brute_force_on_large_input() {
     let n = 150_000i64;
-    let left: Vec<Option<i64>> = (0..n).map(|i| if i % 97 == 0 { None } else { Some((i * 7919) % 50_000) }).collect();
-    let right: Vec<Option<i64>> = (0..n / 3).map(|i| Some((i * 31) % 70_000)).collect();
+    let left: Vec<Option<i64>> = (0..n)
+        .map(|i| {
+            if i % 97 == 0 {
+                None
+            } else {
+                Some((i * 7919) % 50_000 * 1_000_003)
+            }
+        })
+        .collect();
+    let right: Vec<Option<i64>> = (0..n / 3)
+        .map(|i| Some((i * 31) % 70_000 * 1_000_003))
+        .collect();
     for kind in [JoinKind::Inner, JoinKind::Left, JoinKind::Outer] {
         let mut args = JoinArgs::new(kind);
         args.threads = Some(4);
@@ -154,7 +231,11 @@ fn parallel_partitioned_path_matches_brute_force_on_large_input() {
         }
         let expected_rows: usize = left
             .iter()
-            .map(|k| by_key.get(k).map_or(if kind == JoinKind::Inner { 0 } else { 1 }, |v| v.len()))
+            .map(|k| {
+                by_key
+                    .get(k)
+                    .map_or(if kind == JoinKind::Inner { 0 } else { 1 }, |v| v.len())
+            })
             .sum::<usize>();
         if kind != JoinKind::Outer {
             assert_eq!(got.left.len(), expected_rows, "{kind:?}");
@@ -171,8 +252,16 @@ fn parallel_partitioned_path_matches_brute_force_on_large_input() {
 
 #[test]
 fn strings_and_floats_join() {
-    let l: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec![Some("b"), None, Some("a")]))];
-    let r: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec![Some("a"), Some("b"), None]))];
+    let l: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec![
+        Some("b"),
+        None,
+        Some("a"),
+    ]))];
+    let r: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec![
+        Some("a"),
+        Some("b"),
+        None,
+    ]))];
     let got = join_indices(&l, &r, &names(), &names(), &JoinArgs::new(JoinKind::Inner)).unwrap();
     assert_eq!(got.left, vec![0, 1, 2]);
     assert_eq!(got.right, vec![1, 2, 0]);
@@ -189,36 +278,80 @@ fn max_output_rows_refuses_an_explosion_before_allocating() {
     let mut args = JoinArgs::new(JoinKind::Inner);
     args.max_output_rows = Some(999_999);
     let err = join_indices(&col(&keys), &col(&keys), &names(), &names(), &args).unwrap_err();
-    assert!(matches!(err, MergeError::OutputTooLarge { rows: 1_000_000, limit: 999_999 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            MergeError::OutputTooLarge {
+                rows: 1_000_000,
+                limit: 999_999
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn validate_reports_the_non_unique_side() {
     let mut args = JoinArgs::new(JoinKind::Inner);
     args.validate = Some(Validate::OneToOne);
-    let err = join_indices(&col(&[Some(1), Some(1)]), &col(&[Some(1)]), &names(), &names(), &args).unwrap_err();
-    assert_eq!(err.to_string(), "Merge keys are not unique in left dataset; not a one-to-one merge");
+    let err = join_indices(
+        &col(&[Some(1), Some(1)]),
+        &col(&[Some(1)]),
+        &names(),
+        &names(),
+        &args,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Merge keys are not unique in left dataset; not a one-to-one merge"
+    );
     args.validate = Some(Validate::ManyToOne);
-    assert!(join_indices(&col(&[Some(1), Some(1)]), &col(&[Some(1)]), &names(), &names(), &args).is_ok());
+    assert!(join_indices(
+        &col(&[Some(1), Some(1)]),
+        &col(&[Some(1)]),
+        &names(),
+        &names(),
+        &args
+    )
+    .is_ok());
 }
 
 #[test]
 fn cancelled_join_stops_with_cancelled() {
     let args = JoinArgs::new(JoinKind::Inner);
     args.cancel.cancel();
-    let err = join_indices(&col(&[Some(1)]), &col(&[Some(1)]), &names(), &names(), &args).unwrap_err();
+    let err = join_indices(
+        &col(&[Some(1)]),
+        &col(&[Some(1)]),
+        &names(),
+        &names(),
+        &args,
+    )
+    .unwrap_err();
     assert!(matches!(err, MergeError::Cancelled));
 }
 
 #[test]
 fn bad_how_and_validate_strings_are_errors() {
     assert!("sideways".parse::<JoinKind>().is_err());
-    assert!("2:2".parse::<Validate>().unwrap_err().to_string().contains("is not a valid argument"));
+    assert!("2:2"
+        .parse::<Validate>()
+        .unwrap_err()
+        .to_string()
+        .contains("is not a valid argument"));
 }
 
 #[test]
 fn cross_join_is_the_full_product_in_left_major_order() {
-    let got = join_indices(&col(&[Some(5), Some(6)]), &col(&[Some(7), None, Some(8)]), &names(), &names(), &JoinArgs::new(JoinKind::Cross)).unwrap();
+    let got = join_indices(
+        &col(&[Some(5), Some(6)]),
+        &col(&[Some(7), None, Some(8)]),
+        &names(),
+        &names(),
+        &JoinArgs::new(JoinKind::Cross),
+    )
+    .unwrap();
     assert_eq!(got.left, vec![0, 0, 0, 1, 1, 1]);
     assert_eq!(got.right, vec![0, 1, 2, 0, 1, 2]);
 }

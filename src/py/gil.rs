@@ -53,7 +53,9 @@ pub(crate) fn run_detached<T: Send>(
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Ok(Err(MergeError::Internal("the engine thread ended without a result".into())))
+                    return Ok(Err(MergeError::Internal(
+                        "the engine thread ended without a result".into(),
+                    )))
                 }
             }
         }

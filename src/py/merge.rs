@@ -20,7 +20,12 @@ fn columns(batches: &[RecordBatch], schema: &Schema) -> Result<(Vec<ArrayRef>, V
         .map(|c| match batches {
             [] => Ok(arrow_array::new_empty_array(schema.field(c).data_type())),
             [one] => Ok(Arc::clone(one.column(c))),
-            many => Ok(concat(&many.iter().map(|b| b.column(c).as_ref()).collect::<Vec<_>>())?),
+            many => Ok(concat(
+                &many
+                    .iter()
+                    .map(|b| b.column(c).as_ref())
+                    .collect::<Vec<_>>(),
+            )?),
         })
         .collect::<Result<_>>()?;
     Ok((cols, names))
@@ -49,7 +54,10 @@ pub(crate) fn join_indices(
     let mut args = JoinArgs::new(how.parse().map_err(|e| to_py_err(py, e))?);
     args.nulls_equal = nulls_equal;
     args.sort = sort;
-    args.validate = validate.map(str::parse).transpose().map_err(|e| to_py_err(py, e))?;
+    args.validate = validate
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| to_py_err(py, e))?;
     args.max_output_rows = max_output_rows;
     args.threads = threads;
     let cancel = args.cancel.clone();
@@ -70,16 +78,26 @@ pub(crate) fn join_indices(
 
 #[pyfunction]
 #[pyo3(signature = (table, indices, *, threads=None))]
-pub(crate) fn take(py: Python<'_>, table: PyTable, indices: PyArray, threads: Option<usize>) -> PyResult<PyTable> {
+pub(crate) fn take(
+    py: Python<'_>,
+    table: PyTable,
+    indices: PyArray,
+    threads: Option<usize>,
+) -> PyResult<PyTable> {
     let (batches, schema) = table.into_inner();
     let (idx, _) = indices.into_inner();
     let cancel = crate::join::Cancel::default();
     let out = run_detached(py, &cancel, move || {
         let idx = idx.as_any().downcast_ref::<Int64Array>().ok_or_else(|| {
-            MergeError::InvalidArgument(format!("take() needs int64 indices, got {}", idx.data_type()))
+            MergeError::InvalidArgument(format!(
+                "take() needs int64 indices, got {}",
+                idx.data_type()
+            ))
         })?;
         if idx.null_count() > 0 {
-            return Err(MergeError::InvalidArgument("take() indices must not be null; use -1".into()));
+            return Err(MergeError::InvalidArgument(
+                "take() indices must not be null; use -1".into(),
+            ));
         }
         let pool = crate::pool::pool(threads)?;
         let batches = pool.install(|| gather::take_rows(&schema, &batches, idx.values()))?;

@@ -1,6 +1,7 @@
 //! Python bindings: argument conversion, the GIL-release helper and the error map. No join logic here.
 
 mod errors;
+mod files;
 mod gil;
 mod merge;
 
@@ -13,5 +14,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merge::join_indices, m)?)?;
     m.add_function(wrap_pyfunction!(merge::take, m)?)?;
     m.add_function(wrap_pyfunction!(merge::default_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(files::read_csv, m)?)?;
     Ok(())
 }
