@@ -106,13 +106,40 @@ def _factorized_pair(lk: Any, rk: Any, sort: bool) -> tuple[pa.Array, pa.Array]:
     return _codes_as_arrow(codes[: len(lk)]), _codes_as_arrow(codes[len(lk) :])
 
 
-def _key_pair(lk: Any, rk: Any, sort: bool) -> tuple[Optional[pa.Array], Optional[pa.Array]]:
+_UNITS = ["s", "ms", "us", "ns"]
+
+
+def _joins_on_i8(lk: Any, rk: Any) -> bool:
+    """Whether pandas joins this key pair on int64 views (where NaT is the smallest value): two tz-aware or
+    two naive numpy datetimes (any resolutions), or timedeltas of one dtype. Other pairs it factorizes as
+    objects, NaT being missing."""
+    lt, rt = lk.dtype, rk.dtype
+    if isinstance(lt, pd.DatetimeTZDtype) and isinstance(rt, pd.DatetimeTZDtype):
+        return True
+    if isinstance(lt, np.dtype) and isinstance(rt, np.dtype):
+        return (lt.kind == rt.kind == "M") or (lt == rt and lt.kind == "m")
+    return False
+
+
+def _key_pair(
+    lk: Any, rk: Any, sort: bool, nulls_equal: bool
+) -> tuple[Optional[pa.Array], Optional[pa.Array]]:
     lk, rk = _unwrap(lk), _unwrap(rk)
     lcat = isinstance(lk.dtype, pd.CategoricalDtype)
     rcat = isinstance(rk.dtype, pd.CategoricalDtype)
     if lcat and rcat and lk.dtype == rk.dtype:
-        # Same categories in the same order: pandas compares (and sorts by) codes, i.e. category order.
+        # Same categories in the same order: pandas compares (and sorts by) codes, i.e. category order, and
+        # its missing code -1 sorts before every category. Keep -1 as a value so the order matches, unless
+        # SQL null semantics are asked for.
+        if nulls_equal:
+            return pa.array(lk.codes.astype(np.int64)), pa.array(rk.codes.astype(np.int64))
         return _codes_as_arrow(lk.codes), _codes_as_arrow(rk.codes)
+    if nulls_equal and _joins_on_i8(lk, rk):
+        # pandas joins datetimes/timedeltas on their int64 values, where NaT is the smallest integer: it
+        # matches NaT and sorts first. Same resolution first, as pandas does.
+        la, ra = pd.array(lk), pd.array(rk)
+        unit = max(la.unit, ra.unit, key=_UNITS.index)
+        return pa.array(la.as_unit(unit).asi8), pa.array(ra.as_unit(unit).asi8)
     if lcat:
         lk = lk.categories.take(lk.codes, allow_fill=True)._values if len(lk) else lk.categories[:0]._values
         lk = _unwrap(lk)
@@ -125,6 +152,24 @@ def _key_pair(lk: Any, rk: Any, sort: bool) -> tuple[Optional[pa.Array], Optiona
 def _name(n: Any, i: int) -> str:
     """A key's name for engine error messages (array-like keys have none)."""
     return str(n) if isinstance(n, (str, int, float, tuple)) else f"key_{i}"
+
+
+def _family(t: pa.DataType) -> str:
+    if pa.types.is_dictionary(t):
+        return _family(t.value_type)
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return "number"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return "string"
+    if pa.types.is_timestamp(t):
+        return f"timestamp{t.tz is not None}"
+    return str(t)
+
+
+def _same_family(lt: pa.DataType, rt: pa.DataType) -> bool:
+    """Whether the engine compares these two key types by value (it unifies within a family); pandas may
+    still accept other pairs (bool vs int, numbers vs objects), which go through integer codes instead."""
+    return pa.types.is_null(lt) or pa.types.is_null(rt) or _family(lt) == _family(rt)
 
 
 def engine_indexers(
@@ -142,8 +187,8 @@ def engine_indexers(
     n = len(left_keys)
     larrs, rarrs = [], []
     for lk, rk in zip(left_keys, right_keys):
-        la, ra = _key_pair(lk, rk, sort)
-        if la is None or ra is None:
+        la, ra = _key_pair(lk, rk, sort, engine.get("nulls_equal", True))
+        if la is None or ra is None or not _same_family(la.type, ra.type):
             la, ra = _factorized_pair(lk, rk, sort)
         larrs.append(la)
         rarrs.append(ra)
@@ -170,6 +215,26 @@ def engine_indexers(
 
 # ---------------------------------------------------------------------------------------------------------
 # pandas' merge operation with the engine's indexers
+
+
+def _empty_index_join(left_ax, right_ax, how, sort, li, ri):
+    """pandas' ``Index._join_empty``: the non-empty side's index for the joins that keep it (ordered by the
+    engine when sorting), else the empty side's own index."""
+    if len(right_ax):
+        flipped = {"left": "right", "right": "left"}.get(how, how)
+        out = _empty_index_join(right_ax, left_ax, flipped, sort, ri, li)
+        return None if out is None else (out[0], out[2], out[1])
+    if how in ("left", "outer"):
+        if sort and not left_ax.is_monotonic_increasing:
+            # Nothing to match: pandas just sorts this index (missing values last, unlike its joins), and
+            # when the values do not sort it joins the general way.
+            try:
+                order = left_ax.argsort()
+            except TypeError:
+                return None
+            return left_ax.take(order), order, ri
+        return left_ax._view(), None, np.broadcast_to(np.intp(-1), len(left_ax))
+    return right_ax._view(), np.array([], dtype=np.intp), None
 
 
 class _EngineMixin:
@@ -205,6 +270,16 @@ class _EngineMixin:
         lkeys, rkeys = self.left_join_keys, self.right_join_keys
         li, ri = self._run(lkeys, rkeys, self.how, self.sort, self.left_on, self.right_on)
         n_left, n_right = len(lkeys[0]), len(rkeys[0])
+        if self.sort and len(lkeys) == 1 and (n_left == 0) != (n_right == 0):
+            # Against an empty side pandas keeps a key column that is already monotonic as it is (by its
+            # Index's notion: a categorical's missing code -1 counts as smallest) instead of sorting it.
+            full, n = (lkeys[0], n_left) if n_right == 0 else (rkeys[0], n_right)
+            keeps = (n_right == 0 and self.how in ("left", "outer")) or (
+                n_left == 0 and self.how in ("right", "outer")
+            )
+            if keeps and pd.Index(full, copy=False).is_monotonic_increasing:
+                ident, none = np.arange(n, dtype=np.intp), np.full(n, -1, dtype=np.intp)
+                li, ri = (ident, none) if n_right == 0 else (none, ident)
         # pandas returns None for an identity indexer, except on its empty-input fast paths; the difference
         # shows in the result index (a copy of the original vs a take), so follow it exactly.
         if n_left == 0 and (self.how in ("left", "inner") or not self.sort):
@@ -256,15 +331,10 @@ class _EngineMixin:
         nl, nr = len(left_ax), len(right_ax)
         lnone = None if _is_range_indexer(li, nl) else li
         rnone = None if _is_range_indexer(ri, nr) else ri
-        # pandas' Index._join_empty: an empty side gives its own (empty) index for inner/right joins.
         if nr == 0 or nl == 0:
-            if (nr == 0 and how in ("left", "outer")) or (nl == 0 and how in ("right", "outer")):
-                base, idx = (left_ax, li) if nr == 0 else (right_ax, ri)
-                if (nr == 0 and lnone is None) or (nl == 0 and rnone is None):
-                    return base._view(), lnone, rnone
-                return base.take(idx), li, ri
-            base = right_ax if nr == 0 else left_ax
-            return base._view(), li, ri
+            out = _empty_index_join(left_ax, right_ax, how, sort, li, ri)
+            if out is not None:
+                return out
         if how == "left":
             return (left_ax if lnone is None else left_ax.take(li)), lnone, rnone
         if how == "right":
