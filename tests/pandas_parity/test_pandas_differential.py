@@ -1,19 +1,18 @@
 """Differential tests: ``mergekit.merge`` against ``pandas.merge`` on random frames.
 
-Every example builds two small frames (duplicate keys, missing keys, empty frames), merges them with pandas and
-with mergekit under the same arguments, and requires identical results (values, dtypes, row order, column
-names and order, index) or the same kind of exception.
+Every example builds two small frames (duplicate keys, missing keys, empty frames), merges them with pandas
+and with mergekit under the same arguments, and requires identical results (values, dtypes, row order,
+column names and order, index) or the same kind of exception.
 """
 
 from __future__ import annotations
 
+import mergekit
 import pandas as pd
 import pytest
 from conftest import KEY_FAMILIES, PANDAS_3, VALUE_FAMILIES, codes_strategy, frame, run_both
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import mergekit
 
 HOWS = ["inner", "left", "right", "outer", "cross"] + (["left_anti", "right_anti"] if PANDAS_3 else [])
 NULLABLE = {"float64", "float32", "object", "str", "string_python", "category", "datetime", "datetime_us",
@@ -22,8 +21,9 @@ NULLABLE = {"float64", "float32", "object", "str", "string_python", "category", 
 
 
 @st.composite
-def merge_case(draw, key_families=st.sampled_from(KEY_FAMILIES), max_rows=8):
+def merge_case(draw, key_families=None, max_rows=8):
     """Two frames and pandas.merge keyword arguments."""
+    key_families = key_families or st.sampled_from(KEY_FAMILIES)
     n_keys = draw(st.integers(1, 2))
     fams = [draw(key_families) for _ in range(n_keys)]
     same_names = draw(st.booleans())
@@ -121,8 +121,8 @@ def index_case(draw):
     left, right, kwargs = draw(merge_case(key_families=st.just(family)))
     how = draw(st.sampled_from([h for h in HOWS if h != "cross"]))
     mode = draw(st.sampled_from(["both", "left_index", "right_index"]))
-    lkey = [c for c in left.columns if c.startswith("k")][0]
-    rkey = [c for c in right.columns if c.startswith(("k", "r"))][0]
+    lkey = next(c for c in left.columns if c.startswith("k"))
+    rkey = next(c for c in right.columns if c.startswith(("k", "r")))
     kw = {"how": how, "sort": kwargs["sort"], "indicator": kwargs["indicator"], "suffixes": ("_x", "_y")}
     if mode in ("both", "left_index"):
         left = left.set_index(lkey)
