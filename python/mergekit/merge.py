@@ -42,7 +42,6 @@ from mergekit.exceptions import (
     InvalidMergeError,
     KeyTypeMismatchError,
     MergeValidationError,
-    UnsupportedKeyTypeError,
 )
 
 try:  # pandas' merge machinery: private, but the only way to be pandas.merge everywhere except the join
@@ -206,7 +205,7 @@ def engine_indexers(
 
     try:
         return run(larrs, rarrs)
-    except (KeyTypeMismatchError, UnsupportedKeyTypeError):
+    except KeyTypeMismatchError:
         # pandas accepted the dtypes (it coerces e.g. bool vs int keys to object); the engine compares their
         # Arrow forms only within one type family, so hand it integer codes of the object values instead.
         pairs = [_factorized_pair(lk, rk, sort) for lk, rk in zip(left_keys, right_keys)]
