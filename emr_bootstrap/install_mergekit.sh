@@ -73,8 +73,12 @@ fi
 mkdir -p "$workdir"
 
 log "listing $wheels"
-listing=$(aws s3 ls "$wheels") || die "cannot list $wheels (does it exist? does the instance role allow s3:ListBucket?)"
-names=$(awk '{print $NF}' <<<"$listing" | grep -E '^mergekit-.*\.(whl|tar\.gz)$' || true)
+# s3api rather than `aws s3 ls`, which exits 1 for an empty folder as it does for a missing bucket.
+bucket_and_key=${wheels#s3://}
+listing=$(aws s3api list-objects-v2 --bucket "${bucket_and_key%%/*}" --prefix "${bucket_and_key#*/}" \
+  --query 'Contents[].Key' --output text) \
+  || die "cannot list $wheels (does the bucket exist? does the instance role allow s3:ListBucket?)"
+names=$(tr '\t' '\n' <<<"$listing" | sed 's|.*/||' | grep -E '^mergekit-.*\.(whl|tar\.gz)$' || true)
 wheel_name=$(grep -E "_${arch}\.whl$" <<<"$names" | sort -V | tail -n 1 || true)
 
 if [ -z "$wheel_name" ]; then

@@ -9,7 +9,9 @@
 # without a manylinux container. abi3-py39 (set in Cargo.toml) makes one wheel serve EMR 7's Python 3.9 and
 # Spark 4's Python 3.11+.
 #
-# Usage: scripts/build_wheels.sh [--aarch64] [--sdist] [--out DIR]
+# Usage: scripts/build_wheels.sh [--aarch64] [--sdist] [--out DIR] [--from-git REV]
+#   --from-git REV  build a clean `git archive` of REV instead of the working tree (which may hold someone's
+#                   unfinished edits); what CI and releases should ship is a commit, not a working tree.
 # Env:   WHEEL_TOOLS_VENV  venv holding maturin, ziglang and auditwheel (default .venv-wheel, created on demand)
 #        CARGO_TARGET_DIR  default target/wheels: a separate dir so the zig-linked build neither invalidates nor
 #                          holds the lock on the shared dev build in target/ for minutes.
@@ -18,6 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=dist
+from_git=""
 aarch64=0
 sdist=0
 while [ $# -gt 0 ]; do
@@ -25,7 +28,8 @@ while [ $# -gt 0 ]; do
     --aarch64) aarch64=1 ;;
     --sdist) sdist=1 ;;
     --out) out="$2"; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --from-git) from_git="$2"; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "build_wheels.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -41,6 +45,15 @@ fi
 export PATH="$tools/bin:$PATH"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/wheels}"
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+if [ -n "$from_git" ]; then
+  src=$(mktemp -d "${TMPDIR:-/tmp}/mergekit-src.XXXXXX")
+  trap 'rm -rf "$src"' EXIT
+  echo "== building $(git rev-parse --short "$from_git") from a clean export in $src"
+  git archive "$from_git" | tar -x -C "$src"
+  cd "$src"
+fi
 
 build() { # $1 = rust target triple
   echo "== maturin build --release --zig --compatibility manylinux2014 --target $1"

@@ -9,8 +9,7 @@ import gzip
 import json
 
 import pytest
-from conftest import REGION, json_lines, model_errors
-
+from emr_oracle import REGION, json_lines, model_errors
 from mergekit.emr._aws import Api
 from mergekit.emr.cli import main
 

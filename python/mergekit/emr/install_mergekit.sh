@@ -1,0 +1,1 @@
+../../../emr_bootstrap/install_mergekit.sh
