@@ -52,6 +52,9 @@ STRATEGIES = ("auto", "shuffle", "broadcast")
 #: it exists, else ``tagged_union``.
 SHUFFLE_IMPL_CONF = "spark.mergekit.shuffleImpl"
 SHUFFLE_IMPLS = ("arrow_cogroup", "tagged_union", "pandas_cogroup")
+#: Spark conf: the fewest streamed rows a broadcast join hands the engine at once (default: at least
+#: 262,144 and twice the small side, at most 4,194,304).
+BROADCAST_CHUNK_CONF = "spark.mergekit.broadcastChunkRows"
 
 #: Bytes of input per bucket that the automatic bucket count aims for, and the most it allows: a bucket is
 #: materialised in one Python worker, so it must fit in that worker's memory.
@@ -167,12 +170,18 @@ def _pandas_to_arrow(pdf, schema: pa.Schema) -> pa.Table:
 
 
 def _cogroup_pandas(spec: JoinSpec, left, right):
+    import pandas as pd
+
     out = join_tables(
         _pandas_to_arrow(left, spec.left_schema), _pandas_to_arrow(right, spec.right_schema), spec
     )
     # Python ints (not float64) where an int column has nulls: float64 would round ids above 2**53, and
     # pandas' nullable Int64 arrays do not convert back on every Spark line.
-    return out.to_pandas(integer_object_nulls=True)
+    pdf = out.to_pandas(integer_object_nulls=True)
+    # pandas 3 makes Arrow-backed ``str`` columns, which pyspark's pandas converter does not accept yet.
+    for name in [n for n, t in pdf.dtypes.items() if isinstance(t, pd.StringDtype)]:
+        pdf[name] = pdf[name].astype(object)
+    return pdf
 
 
 def _tagged_partition(spec: JoinSpec, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -476,7 +485,9 @@ def _broadcast_join(spark, left, right, spec: JoinSpec, small_side: str, out_str
     with pa.ipc.new_stream(sink, schema) as writer:
         writer.write_table(table)
     bc = spark.sparkContext.broadcast(sink.getvalue().to_pybytes())
-    chunk_rows = min(max(1 << 18, 2 * table.num_rows), 1 << 22)
+    chunk_rows = int(_conf(spark, BROADCAST_CHUNK_CONF, "0") or 0) or min(
+        max(1 << 18, 2 * table.num_rows), 1 << 22
+    )
     # The id is read here because a Broadcast unpickled in a worker no longer knows it.
     bc_id = int(bc._jbroadcast.id())
     fn = functools.partial(_broadcast_partition, spec, bc_id, bc, small_side == "left", chunk_rows)
@@ -533,4 +544,12 @@ def _shuffle_join(spark, left, right, spec: JoinSpec, out_struct, buckets: Optio
     return grouped.applyInPandas(functools.partial(_cogroup_pandas, spec), out_struct)
 
 
-__all__ = ["HOWS", "SHUFFLE_IMPL_CONF", "STRATEGIES", "JoinSpec", "join_tables", "merge"]
+__all__ = [
+    "BROADCAST_CHUNK_CONF",
+    "HOWS",
+    "SHUFFLE_IMPL_CONF",
+    "STRATEGIES",
+    "JoinSpec",
+    "join_tables",
+    "merge",
+]
