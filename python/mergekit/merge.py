@@ -308,14 +308,30 @@ class _EngineMixin:
             return left_ax.take(li), li, ri
         return left_ax, None, ri
 
-    def _index_join(self, left_ax: pd.Index, right_ax: pd.Index, how: str):
+    def _index_join(self, left_ax: pd.Index, right_ax: pd.Index, how: str, sort: Optional[bool] = None):
         """``left_ax.join(right_ax, how=..., return_indexers=True)`` with the engine's pairs."""
-        sort = self.sort or how == "outer"
+        sort = (self.sort if sort is None else sort) or how == "outer"
         lmulti, rmulti = isinstance(left_ax, pd.MultiIndex), isinstance(right_ax, pd.MultiIndex)
-        if (lmulti or rmulti) and list(left_ax.names) != list(right_ax.names):
+        lnames, rnames = list(left_ax.names), list(right_ax.names)
+        if (
+            lmulti
+            and rmulti
+            and lnames != rnames
+            and sorted(map(str, lnames)) == sorted(map(str, rnames))
+            and len(set(lnames)) == len(lnames)
+            and None not in lnames
+        ):
+            # The same levels in another order: pandas joins level by level after reordering the right
+            # index (ignoring sort=), then gives the result the order of the side that drives the join.
+            join_index, li, ri = self._index_join(left_ax, right_ax.reorder_levels(lnames), how, sort=False)
+            join_index = join_index.remove_unused_levels()
+            if how == "right":
+                join_index = join_index.reorder_levels(rnames)
+            return join_index, li, ri
+        if (lmulti or rmulti) and lnames != rnames:
             raise InvalidMergeError(
                 "mergekit joins two indexes level by level; these have different level names "
-                f"({list(left_ax.names)} and {list(right_ax.names)}). Reset the index and merge on columns."
+                f"({lnames} and {rnames}). Reset the index and merge on columns."
             )
         if left_ax.nlevels != right_ax.nlevels:
             raise InvalidMergeError("left_index=True and right_index=True need indexes with equal levels")

@@ -1,0 +1,151 @@
+"""Less common ways to call ``pandas.merge``: index levels named in ``on``, array keys, Series, MultiIndex
+joins, dtypes Arrow cannot hold (Period, mixed objects). Each must equal pandas exactly."""
+
+from __future__ import annotations
+
+import mergekit
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_both
+
+L = pd.DataFrame({"k": [1, 2, 2, np.nan], "j": ["a", "b", "b", "c"], "v": [1, 2, 3, 4]})
+R = pd.DataFrame({"k": [2, np.nan, 5.0, 1], "j": ["b", "c", "x", "a"], "w": [1, 2, 3, 4]})
+L_NO_NA = L.assign(k=[1, 2, 2, 4])
+R_NO_NA = R.assign(k=[2, 3, 5, 1])
+
+CASES = {
+    "on_index_level": (L.set_index("k"), R, {"on": "k"}),
+    "on_two_index_levels_outer": (L.set_index(["k", "j"]), R, {"on": ["k", "j"], "how": "outer"}),
+    "on_levels_both_sides": (
+        L.set_index(["k", "j"]),
+        R.set_index(["k", "j"]),
+        {"on": ["k", "j"], "how": "left"},
+    ),
+    "array_keys": (
+        L,
+        R,
+        {"left_on": np.array([1, 2, 3, 4]), "right_on": np.array([4, 3, 2, 1]), "how": "outer"},
+    ),
+    "column_and_array_keys": (
+        L,
+        R,
+        {"left_on": ["k", np.array([1, 2, 3, 4])], "right_on": ["k", np.array([4, 3, 2, 1])]},
+    ),
+    "named_series": (L["v"], R.rename(columns={"w": "v"}), {"on": "v", "how": "right"}),
+    "multiindex_left_index_outer": (
+        L.set_index(["k", "j"]),
+        R,
+        {"left_index": True, "right_on": ["k", "j"], "how": "outer"},
+    ),
+    "multiindex_right_index_left": (
+        L,
+        R.set_index(["k", "j"]),
+        {"right_index": True, "left_on": ["k", "j"], "how": "left"},
+    ),
+    "multiindex_right_index_sorted": (
+        L,
+        R.set_index(["k", "j"]),
+        {"right_index": True, "left_on": ["k", "j"], "sort": True},
+    ),
+    "multiindex_left_index_right": (
+        L.set_index(["k", "j"]),
+        R,
+        {"left_index": True, "right_on": ["k", "j"], "how": "right"},
+    ),
+    "multiindex_both_inner": (
+        L.set_index(["k", "j"]),
+        R.set_index(["k", "j"]),
+        {"left_index": True, "right_index": True},
+    ),
+    "index_validate_fails": (
+        L.set_index("k"),
+        R.set_index("k"),
+        {"left_index": True, "right_index": True, "how": "left", "validate": "1:1"},
+    ),
+    "masked_float_outer": (
+        L.astype({"k": "Float64"}),
+        R.astype({"k": "Float64"}),
+        {"on": "k", "how": "outer"},
+    ),
+    "arrow_float_outer": (
+        L.astype({"k": "float64[pyarrow]"}),
+        R.astype({"k": "float64[pyarrow]"}),
+        {"on": "k", "how": "outer"},
+    ),
+    "category_outer": (L.astype({"j": "category"}), R.astype({"j": "category"}), {"on": "j", "how": "outer"}),
+    "category_different_categories": (
+        L.astype({"j": pd.CategoricalDtype(["c", "b", "a"])}),
+        R.astype({"j": pd.CategoricalDtype(["x", "a", "b", "c"])}),
+        {"on": "j", "how": "outer"},
+    ),
+    "period_keys": (
+        L.assign(p=pd.period_range("2020", periods=4, freq="M")),
+        R.assign(p=pd.period_range("2020-02", periods=4, freq="M")),
+        {"on": "p", "how": "outer"},
+    ),
+    "mixed_object_keys": (
+        L.assign(p=[1, "a", 2.5, None]),
+        R.assign(p=["a", 1, None, 3]),
+        {"on": "p", "how": "left"},
+    ),
+    "bool_with_int_keys": (
+        L.assign(b=[True, False, True, False]),
+        R.assign(b=[1, 0, 0, 2]),
+        {"on": "b", "how": "inner"},
+    ),
+    "cross_with_indicator": (L, R, {"how": "cross", "indicator": True}),
+    "cross_empty": (L.iloc[:0], R, {"how": "cross"}),
+    "decimal_objects": (
+        L.assign(d=[__import__("decimal").Decimal(x) for x in ("1.5", "2", "2", "3")]),
+        R.assign(d=[__import__("decimal").Decimal(x) for x in ("2", "1.5", "7", "3.0")]),
+        {"on": "d", "how": "outer"},
+    ),
+    "uint64_large": (
+        L.assign(u=np.array([2**63 + 1, 5, 5, 7], dtype=np.uint64)),
+        R.assign(u=np.array([7, 2**63 + 1, 9, 5], dtype=np.uint64)),
+        {"on": "u", "how": "outer"},
+    ),
+    "right_index_left_anti": (L, R.set_index("k"), {"left_on": "k", "right_index": True, "how": "left_anti"}),
+    "left_index_right_anti": (
+        L.set_index("k"),
+        R,
+        {"left_index": True, "right_on": "k", "how": "right_anti"},
+    ),
+    "index_join_left_anti": (
+        L.set_index("k"),
+        R.set_index("k"),
+        {"left_index": True, "right_index": True, "how": "left_anti"},
+    ),
+    "string_index_join_mixed_dtypes": (
+        L_NO_NA.set_index("k"),
+        R_NO_NA.set_index("k").set_axis(pd.Index([2.0, 3.0, 5.0, 1.0], name="k")),
+        {"left_index": True, "right_index": True, "how": "inner"},
+    ),
+}
+for how in ("inner", "left", "right", "outer"):
+    for sort in (False, True):
+        CASES[f"multiindex_reordered_levels_{how}_{sort}"] = (
+            L_NO_NA.set_index(["k", "j"]),
+            R_NO_NA.set_index(["j", "k"]),
+            {"left_index": True, "right_index": True, "how": how, "sort": sort},
+        )
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_pandas_shapes_match(name):
+    left, right, kwargs = CASES[name]
+    got, expected = run_both(
+        lambda: pd.merge(left, right, **kwargs), lambda: mergekit.merge(left, right, **kwargs)
+    )
+    if isinstance(expected, Exception):
+        assert str(got) == str(expected)
+
+
+def test_pandas_partial_level_index_join_is_refused_clearly():
+    # pandas joins MultiIndexes on their shared level names; mergekit does not (documented).
+    left = L_NO_NA.set_index(["k", "j"])
+    right = R_NO_NA.set_index("k")
+    with pytest.raises(pd.errors.MergeError, match="different level names"):
+        mergekit.merge(left, right, left_index=True, right_index=True)
