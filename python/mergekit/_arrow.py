@@ -139,11 +139,29 @@ def _coalesced_key(left, right, col: OutputColumn, li, ri, threads) -> pa.Chunke
     """A shared key: the left value where the left side has a row, else the right one."""
     lcol = left.column(col.source)
     rcol = right.column(col.coalesce_from)
-    if rcol.type != lcol.type:
-        rcol = rcol.cast(lcol.type)
-    both = pa.chunked_array(lcol.chunks + rcol.chunks, type=lcol.type)
+    target = coalesced_type(lcol.type, rcol.type)
+    lcol, rcol = lcol.cast(target), rcol.cast(target)
+    both = pa.chunked_array(lcol.chunks + rcol.chunks, type=target)
     idx = np.where(li >= 0, li, len(left) + ri)
     return _take(pa.table({"k": both}), idx, threads).column("k")
+
+
+def coalesced_type(lt: pa.DataType, rt: pa.DataType) -> pa.DataType:
+    """The type of a key column filled from both sides: one both sides' values fit in (int32 and int64 give
+    int64, int and float give float64, a dictionary and a string give the string type)."""
+    if lt == rt:
+        return lt
+
+    def base(t: pa.DataType) -> pa.DataType:
+        return t.value_type if pa.types.is_dictionary(t) else t
+
+    try:
+        schemas = [pa.schema([("k", base(lt))]), pa.schema([("k", base(rt))])]
+        return pa.unify_schemas(schemas, promote_options="permissive").field("k").type
+    except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if {base(lt), base(rt)} <= {pa.string(), pa.large_string(), pa.string_view()}:
+            return pa.large_string()
+        return base(lt)
 
 
 def indicator_array(li: np.ndarray, ri: np.ndarray) -> pa.DictionaryArray:

@@ -213,3 +213,28 @@ def test_frames_nulls_equal_switches_null_semantics():
     assert pandas_like.to_pydict() == {"k": [1, None, None], "a": [1, 2, 3], "b": [20, 10, 10]}
     sql_like = mergekit.merge(left, right, on="k", nulls_equal=False)
     assert sql_like.to_pydict() == {"k": [1], "a": [1], "b": [20]}
+
+
+@pytest.mark.parametrize(
+    ("ltype", "rtype", "out"),
+    [
+        (pa.int32(), pa.int64(), pa.int64()),
+        (pa.int64(), pa.float64(), pa.float64()),
+        (pa.dictionary(pa.int32(), pa.string()), pa.large_string(), pa.large_string()),
+        (pa.string(), pa.large_string(), pa.large_string()),
+    ],
+)
+def test_frames_outer_key_of_two_types_holds_both_sides(ltype, rtype, out):
+    """A coalesced outer-join key takes a type both sides' values fit in, as pandas' common dtype does."""
+    big = 3_000_000_000 if pa.types.is_integer(rtype) else None
+    lvals = ["a", "b"] if pa.types.is_dictionary(ltype) or pa.types.is_string(ltype) else [1, 2]
+    rvals = ["b", "c"] if lvals[0] == "a" else [2, big or 2.5]
+    lcol = pa.array(lvals, ltype.value_type if pa.types.is_dictionary(ltype) else ltype)
+    if pa.types.is_dictionary(ltype):
+        lcol = lcol.dictionary_encode()
+    left = pa.table({"k": lcol, "a": [1, 2]})
+    right = pa.table({"k": pa.array(rvals, rtype), "b": [1, 2]})
+    got = mergekit.merge(left, right, on="k", how="outer")
+    assert got.schema.field("k").type == out
+    expected = pd.merge(left.to_pandas(), right.to_pandas(), on="k", how="outer")
+    assert got.column("k").to_pylist() == expected["k"].tolist()
