@@ -179,3 +179,23 @@ def test_pandas_mixed_key_dtypes_match(lfam, rfam, data):
     rkeys = [c for c in right.columns if c.startswith(("k", "r"))][:1]
     how = kwargs["how"] if kwargs["how"] != "cross" else "outer"
     check(left, right, {"how": how, "left_on": lkeys, "right_on": rkeys, "sort": kwargs["sort"]})
+
+
+@settings(max_examples=60)
+@given(
+    merge_case(key_families=st.sampled_from(["float64", "object", "str", "Int64", "datetime", "category"]))
+)
+def test_pandas_sql_null_semantics(case):
+    """nulls_equal=False: a missing key matches nothing. Oracle: pandas.merge with the missing-key rows of
+    the side whose unmatched rows are dropped removed beforehand (they could only have matched nulls)."""
+    left, right, kwargs = case
+    how = kwargs["how"] if kwargs["how"] in ("inner", "left", "right") else "inner"
+    lkeys = [c for c in left.columns if c.startswith("k")]
+    rkeys = [c for c in right.columns if c.startswith(("k", "r"))]
+    kw = {"left_on": lkeys, "right_on": rkeys, "how": how, "sort": kwargs["sort"]}
+    lclean = left if how == "left" else left.dropna(subset=lkeys)
+    rclean = right if how == "right" else right.dropna(subset=rkeys)
+    run_both(
+        lambda: pd.merge(lclean, rclean, **kw),
+        lambda: mergekit.merge(left, right, nulls_equal=False, **kw),
+    )
