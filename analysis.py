@@ -105,12 +105,22 @@ def read_input(spark, path: str, args: argparse.Namespace):
 
 
 def _first_line(e: BaseException) -> str:
-    """The useful line of a Spark error (a malformed record, a missing path) rather than a stack trace."""
+    """The useful part of a Spark error (which file, which record) rather than a Java stack trace."""
+    import re
+
     text = str(e)
-    for marker in ("Malformed", "PATH_NOT_FOUND", "Path does not exist", "Permission denied", "FileNotFound"):
+    file = re.search(r"error while reading file (\S+?)\.?\s", text)
+    record = re.search(r"\[MALFORMED_CSV_RECORD\] (Malformed CSV record:.*?)(?: SQLSTATE|$)", text, re.M)
+    record = record or re.search(
+        r"(Malformed records are detected in record parsing.*?)(?: SQLSTATE|$)", text, re.M
+    )
+    if record:
+        where = f" in {file.group(1)}" if file else ""
+        return f"{record.group(1).strip()}{where} (rows must have as many fields as the header)"
+    for marker in ("PATH_NOT_FOUND", "Path does not exist", "Permission denied", "FileNotFound"):
         for line in text.splitlines():
             if marker in line:
-                return line.strip()
+                return re.sub(r"^.*?Exception: ", "", line.strip())
     return text.strip().splitlines()[0] if text.strip() else type(e).__name__
 
 
@@ -235,12 +245,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         counts = run(args, spark)
     except JobError as e:
-        print(f"analysis.py: error: {e}", file=sys.stderr)
+        print(f"analysis.py: error: {e}", file=sys.stderr, flush=True)
         return 1
     print(
         f"read {counts['left']} rows from {args.data_source_1} and {counts['right']} rows from "
         f"{args.data_source_2}; wrote {counts['written']} rows to {args.output_uri} "
-        f"(engine {args.engine}, how {args.how})"
+        f"(engine {args.engine}, how {args.how})",
+        flush=True,
     )
     return 0
 
