@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the portable wheels that the EMR bootstrap action installs, into dist/:
-#   mergekit-<v>-cp39-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl   (always)
+#   mergekit-<v>-cp39-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl   (unless --no-x86_64)
 #   mergekit-<v>-cp39-abi3-manylinux2014_aarch64.manylinux_2_17_aarch64.whl (only with --aarch64, see below)
 #   mergekit-<v>.tar.gz                                                     (sdist fallback, with --sdist)
 #
@@ -9,7 +9,7 @@
 # without a manylinux container. abi3-py39 (set in Cargo.toml) makes one wheel serve EMR 7's Python 3.9 and
 # Spark 4's Python 3.11+.
 #
-# Usage: scripts/build_wheels.sh [--aarch64] [--sdist] [--out DIR] [--from-git REV]
+# Usage: scripts/build_wheels.sh [--aarch64] [--no-x86_64] [--sdist] [--out DIR] [--from-git REV]
 #   --from-git REV  build a clean `git archive` of REV instead of the working tree (which may hold someone's
 #                   unfinished edits); what CI and releases should ship is a commit, not a working tree.
 # Env:   WHEEL_TOOLS_VENV  venv holding maturin, ziglang and auditwheel (default .venv-wheel, created on demand)
@@ -22,10 +22,12 @@ cd "$(dirname "$0")/.."
 out=dist
 from_git=""
 aarch64=0
+x86_64=1
 sdist=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --aarch64) aarch64=1 ;;
+    --no-x86_64) x86_64=0 ;;
     --sdist) sdist=1 ;;
     --out) out="$2"; shift ;;
     --from-git) from_git="$2"; shift ;;
@@ -74,8 +76,10 @@ check() { # $1 = architecture; auditwheel must find the wheel consistent with ma
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)
 
-build x86_64-unknown-linux-gnu
-check x86_64
+if [ "$x86_64" = 1 ]; then
+  build x86_64-unknown-linux-gnu
+  check x86_64
+fi
 
 if [ "$aarch64" = 1 ]; then
   # rustup cannot fetch the aarch64 std here, so the cross build needs a rustc that already has it
