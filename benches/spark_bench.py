@@ -3,8 +3,9 @@
     nice python benches/spark_bench.py                     # 1e6 x 1e6, 3 runs each
     nice python benches/spark_bench.py --cases 1e6x1e6 1e7x1e6 1e7x1e7 --runs 3
 
-For each case (left rows x right rows of generated TSV: a string key drawn from as many distinct values as
-the larger side has rows, so about one match per row, plus one string value column) it reports:
+For each case (left rows x right rows of generated TSV: a string key drawn uniformly from as many distinct
+values as that file has rows, plus one string value column; an inner join then gives about as many rows as
+the smaller side) it reports:
 
 * ``end to end``: wall time of ``spark-submit --master local[2] analysis.py --engine E --no-preview``: JVM
   start, reading and parsing both files, the join, writing the CSV output, and the row counts analysis.py
@@ -103,7 +104,9 @@ def end_to_end(left: Path, right: Path, engine: str, out: Path, runs: int) -> fl
         shutil.rmtree(out, ignore_errors=True)
 
 
-def in_spark(spark, left: Path, right: Path, runs: int, breakdown: bool, out: Path) -> dict[str, float]:
+def in_spark(
+    spark, left: Path, right: Path, runs: int, breakdown: bool, out: Path, impls: list[str]
+) -> dict[str, float]:
     import functools
 
     import pyarrow as pa
@@ -127,6 +130,14 @@ def in_spark(spark, left: Path, right: Path, runs: int, breakdown: bool, out: Pa
         lambda: noop(analysis.spark_join(x, y, ["ID"], ["ID"], "inner")), runs
     )
     results["mergekit join"] = median_time(lambda: noop(mks.merge(x, y, on="ID")), runs)
+    for impl in impls:
+        spark.conf.set(mks.SHUFFLE_IMPL_CONF, impl)
+        try:
+            results[f"mergekit join ({impl})"] = median_time(
+                lambda: noop(mks.merge(x, y, on="ID", strategy="shuffle")), runs
+            )
+        finally:
+            spark.conf.unset(mks.SHUFFLE_IMPL_CONF)
     if not breakdown:
         return results
     results["read + parse inputs"] = median_time(lambda: (noop(x), noop(y)), runs)
@@ -169,6 +180,9 @@ def main() -> int:
     p.add_argument("--data-dir", default="/tmp/mergekit-spark-bench")
     p.add_argument("--skip-end-to-end", action="store_true")
     p.add_argument("--breakdown", action="store_true", help="also time the parts of the in-Spark join")
+    p.add_argument(
+        "--impls", nargs="*", default=[], help="also time these shuffle implementations (tagged_union, ...)"
+    )
     args = p.parse_args()
 
     data = Path(args.data_dir)
@@ -187,14 +201,13 @@ def main() -> int:
     rows = []
     for case in args.cases:
         nl, nr = parse_case(case)
-        distinct = max(nl, nr)
-        left = generate(data / f"left_{nl}.tsv", nl, distinct, 1, "lval")
-        right = generate(data / f"right_{nr}.tsv", nr, distinct, 2, "rval")
+        left = generate(data / f"left_{nl}.tsv", nl, nl, 1, "lval")
+        right = generate(data / f"right_{nr}.tsv", nr, nr, 2, "rval")
         row = {"case": f"{nl:.0e} x {nr:.0e}".replace("e+0", "e")}
         if not args.skip_end_to_end:
             for engine in ("mergekit", "spark"):
                 row[f"analysis.py {engine}"] = end_to_end(left, right, engine, data / "out", args.runs)
-        row.update(in_spark(spark, left, right, args.runs, args.breakdown, data / "out"))
+        row.update(in_spark(spark, left, right, args.runs, args.breakdown, data / "out", args.impls))
         rows.append(row)
         print(row, flush=True)
     spark.stop()
