@@ -146,9 +146,17 @@ def join_tables(left: pa.Table, right: pa.Table, spec: JoinSpec) -> pa.Table:
         # Spark does not cast what an Arrow UDF returns: the engine's utf8_view or a wider int must become
         # exactly the declared type.
         if col.type != field.type:
-            col = col.cast(field.type)
+            col = _cast(col, field.type)
         arrays.append(col)
     return pa.Table.from_arrays(arrays, schema=spec.out_schema)
+
+
+def _cast(col: pa.ChunkedArray, to: pa.DataType) -> pa.ChunkedArray:
+    try:
+        return col.cast(to)
+    except pa.ArrowNotImplementedError:
+        # pyarrow before 18 (what Spark 3.5 pins) cannot cast string_view to utf8: go through Python objects.
+        return pa.chunked_array([pa.array(c.to_pylist(), type=to) for c in col.chunks], type=to)
 
 
 def _as_side(table: Optional[pa.Table], schema: pa.Schema) -> pa.Table:
