@@ -106,6 +106,8 @@ class Progress:
 
 
 def _mib(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
     if n < 1 << 20:
         return f"{n / 1024:.1f} KiB"
     return f"{n / (1 << 20):.1f} MiB"
