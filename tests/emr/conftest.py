@@ -8,12 +8,9 @@ import os
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
-from emr_oracle import REGION, model_errors
-
-REPO = Path(__file__).resolve().parents[2]
+from emr_oracle import REGION, REPO, model_errors
 
 
 @pytest.fixture

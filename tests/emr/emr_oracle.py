@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 REGION = "us-east-1"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _shape_errors(value, shape, path: str) -> list[str]:

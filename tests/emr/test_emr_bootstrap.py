@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from emr_oracle import REPO
 from mergekit.emr.cli import main
 
 pytestmark = pytest.mark.emr

@@ -9,7 +9,7 @@ import gzip
 import json
 
 import pytest
-from emr_oracle import REGION, json_lines, model_errors
+from emr_oracle import REGION, REPO, json_lines, model_errors
 from mergekit.emr._aws import Api
 from mergekit.emr.cli import main
 
@@ -510,3 +510,34 @@ def test_logs_status_terminate(aws_env, bucket, s3_client, capsys, assert_valid)
         stub.assert_no_pending_responses()
     for rec in api.sent:
         assert_valid(rec)
+
+
+def test_the_documented_dry_run_is_what_the_command_prints(capsys, assert_valid):
+    """docs/emr.md shows a `run --dry-run` request: it must be valid, and be what that command prints."""
+    doc = (REPO / "docs" / "emr.md").read_text()
+    block = doc.split("**Dry run.**", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
+    documented = json.loads(block)
+    assert_valid(documented)
+    bucket = "s3://my-bucket/mergekit"
+    (printed,) = dry(
+        capsys,
+        ["run", "--s3-prefix", bucket, "--task-count", "4", "--dry-run", "--",
+         "--data_source_1", f"{bucket}/input/x_list.txt", "--data_source_2", f"{bucket}/input/y_list.txt",
+         "--output_uri", f"{bucket}/output/run1/"],
+    )  # fmt: skip
+    assert printed == documented
+
+
+def test_entry_points_reach_the_launcher(capsys):
+    import subprocess
+    import sys
+
+    from mergekit.cli import main as mergekit_main
+
+    argv = ["run", "--s3-prefix", PREFIX, "--dry-run", "--", "--how", "left"]
+    assert mergekit_main(["emr", *argv]) == 0  # the `mergekit` console script's dispatcher
+    (via_cli,) = json_lines(capsys.readouterr().out)
+    proc = subprocess.run([sys.executable, "-m", "mergekit.emr", *argv], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json_lines(proc.stdout) == [via_cli]
+    assert via_cli["params"]["Steps"][0]["HadoopJarStep"]["Args"][-2:] == ["--how", "left"]

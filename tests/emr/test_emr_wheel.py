@@ -11,7 +11,7 @@ from email.parser import Parser
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from emr_oracle import REPO
 
 pytestmark = pytest.mark.emr
 
