@@ -52,6 +52,7 @@ except ImportError as e:  # pragma: no cover - pandas too old
 
 _MergeOperation = _pdmerge._MergeOperation
 _CrossMergeOperation = getattr(_pdmerge, "_CrossMergeOperation", None)
+_HAS_ANTI = hasattr(_MergeOperation, "_validate_how")  # pandas >= 3: left_anti/right_anti
 
 VALIDATE_OPTIONS = ("one_to_one", "1:1", "one_to_many", "1:m", "many_to_one", "m:1", "many_to_many", "m:m")
 _FLIP_VALIDATE = {"one_to_many": "many_to_one", "1:m": "m:1", "many_to_one": "one_to_many", "m:1": "1:m"}
@@ -444,6 +445,8 @@ def _merge_pandas(left, right, how, on, left_on, right_on, left_index, right_ind
     if not isinstance(right, (pd.DataFrame, pd.Series)):
         right = _frames.to_arrow(right).to_pandas()
     right_df = _pdmerge._validate_operand(right)
+    if not _HAS_ANTI and how not in ("left", "right", "inner", "outer", "cross"):
+        raise ValueError(f"do not recognize join method {how}")  # pandas 2.2's words (it has no anti joins)
     if how == "cross":
         if left_index or right_index or right_on is not None or left_on is not None or on is not None:
             raise InvalidMergeError(

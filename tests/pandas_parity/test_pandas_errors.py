@@ -210,7 +210,7 @@ def test_arrow_index_arguments_are_refused():
         ({"on": "k", "left_on": "k"}, pd.errors.MergeError, "Can only pass argument"),
         ({"how": "cross", "on": "k"}, pd.errors.MergeError, "Can not pass on"),
         ({"left_on": "k"}, pd.errors.MergeError, "Must pass"),
-        ({"on": "k", "how": "sideways"}, ValueError, "not a valid Merge type"),
+        ({"on": "k", "how": "sideways"}, ValueError, "not a valid Merge type|do not recognize"),
         ({"on": "k", "validate": "bogus"}, ValueError, "not a valid argument"),
         ({"on": "k", "validate": "1:1"}, pd.errors.MergeError, "not unique"),
         ({"on": "k", "suffixes": (None, None)}, ValueError, "columns overlap but no suffix"),
