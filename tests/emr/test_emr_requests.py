@@ -541,3 +541,34 @@ def test_entry_points_reach_the_launcher(capsys):
     assert proc.returncode == 0, proc.stderr
     assert json_lines(proc.stdout) == [via_cli]
     assert via_cli["params"]["Steps"][0]["HadoopJarStep"]["Args"][-2:] == ["--how", "left"]
+
+
+def test_run_shows_the_bootstrap_error_when_the_cluster_dies_first(
+    aws_env, bucket, s3_client, tmp_path, capsys
+):
+    _uploaded(tmp_path, bucket, s3_client)
+    # where EMR puts a node's bootstrap-action output
+    key = "p/logs/j-TEST/node/i-0abc/bootstrap-actions/1/stderr.gz"
+    text = "[install_mergekit] ERROR: no mergekit wheel for architecture aarch64 in s3://b/p/wheels/\n"
+    s3_client.put_object(Bucket=bucket, Key=key, Body=gzip.compress(text.encode()))
+    capsys.readouterr()
+    emr, stub = _emr_stubbed(aws_env)
+    log_uri = f"s3n://{bucket}/p/logs/"
+    reason = "On the master instance (i-0abc), bootstrap action 1 returned a non-zero return code"
+    stub.add_response("run_job_flow", {"JobFlowId": "j-TEST"})
+    stub.add_response("list_steps", {"Steps": [{"Id": "s-1"}]}, {"ClusterId": "j-TEST"})
+    stub.add_response(
+        "describe_cluster", _cluster("TERMINATED_WITH_ERRORS", log_uri, reason), {"ClusterId": "j-TEST"}
+    )
+    stub.add_response("describe_step", _step("CANCELLED"), {"ClusterId": "j-TEST", "StepId": "s-1"})
+    api = Api()
+    api._clients["emr"] = emr
+    with stub:
+        rc = main(["run", "--s3-prefix", f"s3://{bucket}/p", "--poll", "0"], api=api)
+        stub.assert_no_pending_responses()
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "step s-1 CANCELLED; cluster TERMINATED_WITH_ERRORS" in err
+    assert reason in err
+    assert f"s3://{bucket}/{key}" in err
+    assert "ERROR: no mergekit wheel for architecture aarch64" in err

@@ -490,7 +490,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         if not all_steps:
             raise EmrError(f"cluster {args.cluster_id} has no steps")
         failed = [s for s in all_steps if s["Status"]["State"] == "FAILED"]
-        step_id = (failed or all_steps[-1:])[0]["Id"] if failed else all_steps[-1]["Id"]
+        step_id = failed[0]["Id"] if failed else all_steps[-1]["Id"]
     text = steps.fetch_step_log(api, log_uri, args.cluster_id, step_id, args.log, wait=args.wait)
     if text is None:
         uri = steps.step_log_uri(log_uri, args.cluster_id, step_id, args.log)
