@@ -142,7 +142,9 @@ def test_ragged_input_through_spark_submit_fails_cleanly(tmp_path):
         "--data_source_1", str(bad), "--data_source_2", str(EXAMPLES / "y_list.txt"), "--output_uri", str(out)
     )
     assert proc.returncode == 1
-    assert "analysis.py: error:" in proc.stderr and "Malformed" in proc.stderr
+    # spark-submit merges the Python driver's stderr into its stdout.
+    output = proc.stdout + proc.stderr
+    assert "analysis.py: error: Malformed CSV record: b in file://" in output
     assert no_leftovers(out)
 
 
@@ -218,7 +220,7 @@ def test_parquet_inputs(analysis, spark, capsys, tmp_path):
     )  # fmt: skip
     assert rc == 0, err
     assert as_rows(read_output(out)) == as_rows(pd.merge(x, y.iloc[:4], on="ID", how="left"))
-    assert "|  G|    ?| null|" in stdout  # the preview, ordered by key
+    assert "|  g|    ?| null|" in stdout.lower()  # the preview, ordered by key (Spark 4 prints NULL)
 
 
 def test_missing_on_column(analysis, spark, capsys, tmp_path):
