@@ -217,6 +217,20 @@ def engine_indexers(
 # pandas' merge operation with the engine's indexers
 
 
+def _range_join(left_ax: pd.Index, right_ax: pd.Index) -> bool:
+    """Whether pandas takes its RangeIndex path for this index join: an increasing RangeIndex on the left
+    and, on the right, an integer index whose values are themselves an increasing range."""
+    if not isinstance(left_ax, pd.RangeIndex) or left_ax.step < 0:
+        return False
+    if right_ax.dtype.kind != "i" or isinstance(right_ax, pd.MultiIndex):
+        return False
+    values = np.asarray(right_ax)
+    if len(values) <= 1:
+        return True
+    steps = np.diff(values)
+    return bool(steps[0] > 0 and (steps == steps[0]).all())
+
+
 def _empty_index_join(left_ax, right_ax, how, sort, li, ri):
     """pandas' ``Index._join_empty``: the non-empty side's index for the joins that keep it (ordered by the
     engine when sorting), else the empty side's own index."""
@@ -354,7 +368,10 @@ class _EngineMixin:
         if how == "left":
             return (left_ax if lnone is None else left_ax.take(li)), lnone, rnone
         if how == "right":
-            return (right_ax if rnone is None else right_ax.take(ri)), lnone, rnone
+            join_index = right_ax if rnone is None else right_ax.take(ri)
+            if _range_join(left_ax, right_ax):
+                join_index = left_ax._shallow_copy(np.asarray(join_index), name=right_ax.name)
+            return join_index, lnone, rnone
         lax, rax = left_ax, right_ax
         if lax.dtype != rax.dtype and not lmulti:
             dtype = lax._find_common_type_compat(rax)
@@ -368,8 +385,19 @@ class _EngineMixin:
                 join_index = join_index.putmask(missing, rax.take(np.where(missing, ri, 0)))
         else:
             join_index = lax.take(li)
-        if list(join_index.names) != list(left_ax.names):
-            join_index = join_index.set_names(left_ax.names)
+            if isinstance(left_ax, pd.RangeIndex) and left_ax.step < 0 and right_ax.is_unique:
+                # pandas intersects the indexes here, and a RangeIndex intersection is increasing.
+                li, ri, join_index = li[::-1], ri[::-1], join_index[::-1]
+                lnone, rnone = li, ri
+        names = left_ax.names
+        if _range_join(left_ax, right_ax):
+            # pandas' RangeIndex join: the other index becomes a RangeIndex too, and inner/outer results
+            # come from intersection/union, named only when both names agree.
+            if how in ("inner", "outer") and not left_ax.equals(right_ax):
+                names = [left_ax.name if left_ax.name == right_ax.name else None]
+            join_index = left_ax._shallow_copy(np.asarray(join_index), name=join_index.name)
+        if list(join_index.names) != list(names):
+            join_index = join_index.set_names(names)
         return join_index, lnone, rnone
 
     def _get_join_info(self):

@@ -8,6 +8,7 @@ column names and order, index) or the same kind of exception.
 from __future__ import annotations
 
 import mergekit
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import KEY_FAMILIES, PANDAS_3, VALUE_FAMILIES, codes_strategy, frame, run_both
@@ -124,6 +125,11 @@ def index_case(draw):
     lkey = next(c for c in left.columns if c.startswith("k"))
     rkey = next(c for c in right.columns if c.startswith(("k", "r")))
     kw = {"how": how, "sort": kwargs["sort"], "indicator": kwargs["indicator"], "suffixes": ("_x", "_y")}
+    if family == "object" and mode == "both":
+        # pandas' Index.join tells None from NaN in object indexes (its column merges do not); mergekit
+        # treats every missing key alike (a documented difference), so index joins use one missing value.
+        left[lkey] = left[lkey].where(left[lkey].notna(), np.nan)
+        right[rkey] = right[rkey].where(right[rkey].notna(), np.nan)
     if mode in ("both", "left_index"):
         left = left.set_index(lkey)
         kw["left_index"] = True
@@ -192,7 +198,9 @@ def test_pandas_sql_null_semantics(case):
     how = kwargs["how"] if kwargs["how"] in ("inner", "left", "right") else "inner"
     lkeys = [c for c in left.columns if c.startswith("k")]
     rkeys = [c for c in right.columns if c.startswith(("k", "r"))]
-    kw = {"left_on": lkeys, "right_on": rkeys, "how": how, "sort": kwargs["sort"]}
+    # sort=False: pandas sorts missing datetimes and categories first, the engine's SQL-null order puts
+    # them last (documented), and this oracle would sort them pandas' way.
+    kw = {"left_on": lkeys, "right_on": rkeys, "how": how, "sort": False}
     lclean = left if how == "left" else left.dropna(subset=lkeys)
     rclean = right if how == "right" else right.dropna(subset=rkeys)
     run_both(
