@@ -8,20 +8,30 @@ enforces ``validate=`` and ``max_output_rows``. Keys cross to the engine as Arro
 Arrow-backed columns without a copy); NaN/None/NA/NaT keys become Arrow nulls, which match each other as
 pandas' keys do (``nulls_equal=True``).
 
+This leans on pandas' private ``pandas.core.reshape.merge._MergeOperation`` (pandas 2.2 and 3.x): a new pandas
+release that reshapes it needs ``_EngineMixin`` checked against it; the differential tests will say so.
+
 For pyarrow, polars and Arrow-stream inputs the merge runs on Arrow (``_arrow.merge_tables``) with pandas'
 column rules, and the result has the left input's kind.
 
-pandas behaviour not matched (see also the test-suite's notes):
+pandas behaviour not matched (the testable ones are pinned in ``tests/pandas_parity``):
 
-- ``left_index=True, right_index=True`` with two MultiIndexes whose level names differ (pandas' partial-level
-  join) raises ``InvalidMergeError`` instead of joining on the shared levels.
-- Key columns Arrow cannot represent (object columns mixing types, Period, Interval, complex) are turned into
-  integer codes with ``pandas.factorize`` before the engine joins them; with ``sort=True`` and mixed types the
-  key order may differ from pandas' where pandas itself cannot order them.
-- The "You are merging on int and float columns where the float values are not equal to their int
-  representation" warning is pandas' own and still appears; ``validate=`` failures carry pandas' message,
-  recomputed by pandas only after the engine has found the duplicates.
-- With pandas 2.2 ``how="left_anti"``/``"right_anti"`` are not available (pandas 2.2 has no anti joins).
+- ``left_index=True, right_index=True`` with MultiIndexes that share only some level names (pandas' partial
+  level join) raises ``InvalidMergeError``; the same level names in another order work.
+- Outer or sorted index-on-index joins of MultiIndexes with missing values in a level: pandas orders such
+  rows by comparing tuples containing NaN (not a total order); mergekit orders level by level, missing last.
+- Index-on-index joins of object indexes mixing ``None`` and ``NaN``: pandas' ``Index.join`` treats them as
+  different keys (its column merges do not); mergekit treats every missing key alike.
+- List keys (and other nested values) raise ``UnsupportedKeyTypeError`` (a ``TypeError``); pandas joins them
+  on some of its code paths and raises "unhashable type" on others.
+- Keys Arrow cannot hold (object columns mixing types, Period, Interval) are numbered with
+  ``pandas.factorize`` at the boundary and the engine joins the numbers; where pandas cannot order a mix of
+  types either, ``sort=True`` may order it differently.
+- ``nulls_equal=False`` (not a pandas option) sorts missing keys last, also datetimes and categoricals,
+  which pandas sorts first.
+- pandas 2.2: no anti joins (``how="left_anti"`` raises pandas 2.2's ``ValueError``), and mergekit keeps
+  pandas 3's row order where pandas 2.2 differs (some inner/left joins whose output has as many rows as the
+  left frame, a pandas 2.2 ordering bug fixed in 3.0).
 - Non-pandas inputs have no index: ``left_index``/``right_index`` raise ``InvalidMergeError`` for them, and an
   object that only exports ``__arrow_c_stream__`` comes back as a ``pyarrow.Table``.
 """
@@ -465,8 +475,22 @@ if _CrossMergeOperation is not None:
             )
 
 
-def _merge_pandas(left, right, how, on, left_on, right_on, left_index, right_index, sort, suffixes,
-                  copy, indicator, validate, engine):  # fmt: skip
+def _merge_pandas(
+    left,
+    right,
+    how,
+    on,
+    left_on,
+    right_on,
+    left_index,
+    right_index,
+    sort,
+    suffixes,
+    copy,
+    indicator,
+    validate,
+    engine,
+):
     left_df = _pdmerge._validate_operand(left)
     if copy is not None and hasattr(left, "_check_copy_deprecation"):
         left._check_copy_deprecation(copy)
@@ -561,8 +585,22 @@ def _resolve_arrow_keys(lt, rt, how, on, left_on, right_on):
     return left_on, right_on
 
 
-def _merge_arrow(left, lkind, right, how, on, left_on, right_on, left_index, right_index, sort, suffixes,
-                 indicator, validate, engine):  # fmt: skip
+def _merge_arrow(
+    left,
+    lkind,
+    right,
+    how,
+    on,
+    left_on,
+    right_on,
+    left_index,
+    right_index,
+    sort,
+    suffixes,
+    indicator,
+    validate,
+    engine,
+):
     if left_index or right_index:
         raise InvalidMergeError(
             "left_index/right_index need pandas inputs: pyarrow and polars data have no index. "
@@ -659,14 +697,42 @@ def merge(
     engine = {"nulls_equal": nulls_equal, "max_output_rows": max_output_rows, "threads": threads}
     lkind = _frames.kind_of(left)
     if lkind == _frames.PANDAS:
-        return _merge_pandas(left, right, how, on, left_on, right_on, left_index, right_index, sort,
-                             suffixes, copy, indicator, validate, engine)  # fmt: skip
+        return _merge_pandas(
+            left,
+            right,
+            how,
+            on,
+            left_on,
+            right_on,
+            left_index,
+            right_index,
+            sort,
+            suffixes,
+            copy,
+            indicator,
+            validate,
+            engine,
+        )
     if isinstance(right, (pd.DataFrame, pd.Series)):
         _pdmerge._validate_operand(right)
     else:
         _frames.kind_of(right)
-    return _merge_arrow(left, lkind, right, how, on, left_on, right_on, left_index, right_index, sort,
-                        suffixes, indicator, validate, engine)  # fmt: skip
+    return _merge_arrow(
+        left,
+        lkind,
+        right,
+        how,
+        on,
+        left_on,
+        right_on,
+        left_index,
+        right_index,
+        sort,
+        suffixes,
+        indicator,
+        validate,
+        engine,
+    )
 
 
 __all__ = ["merge"]
