@@ -1,0 +1,280 @@
+//! Spill files: Arrow IPC files in a private temporary directory, read back zero-copy through memory maps.
+//!
+//! Each load maps the file afresh and the decoded batches own that map: when they are dropped the pages
+//! leave this process, so a partition that was joined stops counting against the memory budget.
+//! The directory is removed when the join ends for any reason short of SIGKILL; a later run removes
+//! directories left by processes that no longer exist.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::{read_footer_length, FileDecoder};
+use arrow_ipc::writer::FileWriter;
+use arrow_schema::SchemaRef;
+use memmap2::Mmap;
+
+use crate::error::{MergeError, Result};
+
+const PREFIX: &str = "mergekit-spill-";
+
+fn io_err(path: &Path, e: std::io::Error) -> MergeError {
+    MergeError::Io {
+        path: path.display().to_string(),
+        source: e,
+    }
+}
+
+/// The private directory of one join's spill files.
+pub struct SpillDir {
+    dir: tempfile::TempDir,
+    next: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl SpillDir {
+    pub fn new(parent: Option<&Path>) -> Result<Self> {
+        let parent = parent
+            .map(Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
+        remove_stale(&parent);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{PREFIX}{}-", std::process::id()))
+            .tempdir_in(&parent)
+            .map_err(|e| io_err(&parent, e))?;
+        Ok(SpillDir {
+            dir,
+            next: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Bytes written to spill files so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn writer(&self, schema: &SchemaRef) -> Result<SpillWriter> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.path().join(format!("{n}.arrow"));
+        let file = File::create(&path).map_err(|e| io_err(&path, e))?;
+        let writer = FileWriter::try_new(BufWriter::with_capacity(1 << 16, file), schema)?;
+        Ok(SpillWriter {
+            path,
+            schema: Arc::clone(schema),
+            writer,
+            batch_rows: Vec::new(),
+        })
+    }
+
+    fn add_bytes(&self, n: u64) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Remove directories of spill files whose process is gone (killed with SIGKILL, or a crash).
+pub fn remove_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+pub struct SpillWriter {
+    path: PathBuf,
+    schema: SchemaRef,
+    writer: FileWriter<BufWriter<File>>,
+    batch_rows: Vec<usize>,
+}
+
+impl SpillWriter {
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.writer.write(batch)?;
+        self.batch_rows.push(batch.num_rows());
+        Ok(())
+    }
+
+    pub fn finish(mut self, dir: &SpillDir) -> Result<SpillFile> {
+        self.writer.finish()?;
+        let file = self.writer.get_ref().get_ref();
+        let on_disk = file.metadata().map_err(|e| io_err(&self.path, e))?.len();
+        dir.add_bytes(on_disk);
+        let rows = self.batch_rows.iter().map(|&r| r as u64).sum();
+        Ok(SpillFile {
+            path: std::mem::take(&mut self.path),
+            schema: Arc::clone(&self.schema),
+            batch_rows: std::mem::take(&mut self.batch_rows),
+            rows,
+            bytes: on_disk,
+        })
+    }
+}
+
+/// A finished spill file. Deleted when dropped.
+#[derive(Debug)]
+pub struct SpillFile {
+    path: PathBuf,
+    schema: SchemaRef,
+    batch_rows: Vec<usize>,
+    pub rows: u64,
+    /// Size of its data (on disk, which is about its size in memory).
+    pub bytes: u64,
+}
+
+impl SpillFile {
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+    pub fn batch_rows(&self) -> &[usize] {
+        &self.batch_rows
+    }
+    pub fn num_batches(&self) -> usize {
+        self.batch_rows.len()
+    }
+
+    /// Batches `range` (indices into `batch_rows`), backed by a fresh memory map of the file.
+    pub fn load(&self, range: Range<usize>) -> Result<Vec<RecordBatch>> {
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        let file = File::open(&self.path).map_err(|e| io_err(&self.path, e))?;
+        // SAFETY: the file is private to this join (in its own temporary directory) and never written again.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| io_err(&self.path, e))?;
+        let len = map.len();
+        let bad = |what: &str| {
+            MergeError::Internal(format!("spill file {}: {what}", self.path.display()))
+        };
+        if len < 10 {
+            return Err(bad("truncated"));
+        }
+        let ptr = NonNull::new(map.as_ptr() as *mut u8).ok_or_else(|| bad("null map"))?;
+        // SAFETY: `ptr` points at `len` readable bytes that stay mapped as long as the `Mmap` owner lives,
+        // and the buffer (and every array sliced from it) keeps that owner alive.
+        let buffer = unsafe { Buffer::from_custom_allocation(ptr, len, Arc::new(map)) };
+        let mut trailer = [0u8; 10];
+        trailer.copy_from_slice(&buffer[len - 10..]);
+        let footer_len = read_footer_length(trailer)?;
+        if footer_len + 10 > len {
+            return Err(bad("bad footer length"));
+        }
+        let footer = arrow_ipc::root_as_footer(&buffer[len - 10 - footer_len..len - 10])
+            .map_err(|e| bad(&format!("bad footer: {e}")))?;
+        let blocks = footer
+            .recordBatches()
+            .ok_or_else(|| bad("no record batches"))?;
+        if blocks.len() != self.batch_rows.len() {
+            return Err(bad("batch count differs from what was written"));
+        }
+        let decoder = FileDecoder::new(Arc::clone(&self.schema), footer.version());
+        // SAFETY: this process wrote the file a moment ago with arrow's own writer; validating every
+        // string again would cost a second pass over all spilled data.
+        let decoder = unsafe { decoder.with_skip_validation(true) };
+        range
+            .map(|i| {
+                let block = blocks.get(i);
+                let block_len = block.bodyLength() as usize + block.metaDataLength() as usize;
+                let start = block.offset() as usize;
+                if start + block_len > len {
+                    return Err(bad("block past the end"));
+                }
+                let data = buffer.slice_with_length(start, block_len);
+                decoder
+                    .read_record_batch(block, &data)?
+                    .ok_or_else(|| bad("missing batch"))
+            })
+            .collect()
+    }
+
+    pub fn load_all(&self) -> Result<Vec<RecordBatch>> {
+        self.load(0..self.num_batches())
+    }
+}
+
+impl Drop for SpillFile {
+    fn drop(&mut self) {
+        // Free the disk as soon as a partition is done; the directory removal catches anything left.
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl Drop for SpillWriter {
+    fn drop(&mut self) {
+        // An unfinished writer (an error or a cancel mid-partitioning) leaves nothing behind.
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly by design
+mod tests {
+    use super::*;
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+
+    #[test]
+    fn write_then_load_ranges_and_cleanup() {
+        let dir = SpillDir::new(None).unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new("v", DataType::Int64, true),
+        ]));
+        let mut w = dir.writer(&schema).unwrap();
+        for b in 0..5i64 {
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(StringArray::from(vec![Some("a"), None, Some("é")])),
+                    Arc::new(Int64Array::from(vec![b, b + 1, b + 2])),
+                ],
+            )
+            .unwrap();
+            w.write(&batch).unwrap();
+        }
+        let f = w.finish(&dir).unwrap();
+        assert_eq!((f.rows, f.num_batches()), (15, 5));
+        assert!(dir.bytes_written() > 0);
+        let got = f.load(1..3).unwrap();
+        assert_eq!(got.len(), 2);
+        let v = got[1]
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!(v.values(), &[2, 3, 4]);
+        let path = f.path.clone();
+        drop(got);
+        drop(f);
+        assert!(!path.exists());
+        let d = dir.path().to_path_buf();
+        drop(dir);
+        assert!(!d.exists());
+    }
+}
