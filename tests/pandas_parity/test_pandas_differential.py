@@ -24,7 +24,8 @@ NULLABLE = {"float64", "float32", "object", "str", "string_python", "category", 
 @st.composite
 def merge_case(draw, key_families=None, max_rows=8):
     """Two frames and pandas.merge keyword arguments."""
-    key_families = key_families or st.sampled_from(KEY_FAMILIES)
+    if key_families is None:
+        key_families = st.sampled_from(KEY_FAMILIES)
     n_keys = draw(st.integers(1, 2))
     fams = [draw(key_families) for _ in range(n_keys)]
     same_names = draw(st.booleans())
