@@ -87,9 +87,12 @@ def join_indices(
     """Row-index pairs of the join (numpy int64, -1 where a side has no row)."""
     check_columns(left.column_names, left_on, "left")
     check_columns(right.column_names, right_on, "right")
-    lk, rk = _native.join_indices(
-        left.select(list(left_on)), right.select(list(right_on)), how, **engine_options
-    )
+    if how == "cross":
+        # A table without columns reaches the engine without its row count; a null column carries it.
+        lkeys, rkeys = pa.table({"_": pa.nulls(left.num_rows)}), pa.table({"_": pa.nulls(right.num_rows)})
+    else:
+        lkeys, rkeys = left.select(list(left_on)), right.select(list(right_on))
+    lk, rk = _native.join_indices(lkeys, rkeys, how, **engine_options)
     return (pa.array(lk).to_numpy(zero_copy_only=True), pa.array(rk).to_numpy(zero_copy_only=True))
 
 
