@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from mergekit import exceptions
 from mergekit.exceptions import MergekitError
+from mergekit.files import join_files, read_csv
 from mergekit.merge import merge
 
 __version__ = "0.1.0"
 
-__all__ = ["MergekitError", "__version__", "exceptions", "merge"]
+__all__ = ["MergekitError", "__version__", "exceptions", "join_files", "merge", "read_csv"]

@@ -33,3 +33,53 @@ def take(table: _ArrowStream, indices: _ArrowArray, *, threads: Optional[int] = 
     """Gather rows of ``table`` by int64 ``indices`` in parallel; -1 gives a null row."""
 
 def default_threads() -> int: ...
+
+# --- files (src/py/files.rs) ---
+
+def read_csv(
+    path: str,
+    *,
+    sep: str = "\t",
+    quotechar: Optional[str] = '"',
+    header: bool = True,
+    names: Optional[list[str]] = None,
+    on_bad_lines: str = "error",
+    infer_types: bool = False,
+    threads: Optional[int] = None,
+) -> tuple[_Table, list[str], int]:
+    """Read a delimited file in parallel; returns (table, bad-line warnings, bad-line count)."""
+
+def csv_columns(path: str, *, sep: str = "\t", quotechar: Optional[str] = '"', header: bool = True) -> list[str]:
+    """Column names of a delimited file (reads only its first record)."""
+
+class JoinProgress:
+    """Counters of a running join_files, safe to poll from another thread."""
+    def __init__(self) -> None: ...
+    def snapshot(self) -> tuple[int, int, int, int]:
+        """(phase, done_bytes, total_bytes, rows_written); phase 0 starting .. 4 done."""
+
+def join_files(
+    left: Any,
+    right: Any,
+    output: str,
+    *,
+    left_on: list[str],
+    right_on: list[str],
+    how: str,
+    plan: list[tuple[str, str, str, Optional[str]]],
+    memory_limit: int,
+    left_size: int = 0,
+    right_size: int = 0,
+    sep: str = "\t",
+    quotechar: Optional[str] = '"',
+    header: bool = True,
+    on_bad_lines: str = "error",
+    output_sep: Optional[str] = "\t",
+    output_header: bool = True,
+    nulls_equal: bool = True,
+    threads: Optional[int] = None,
+    temp_dir: Optional[str] = None,
+    progress: Optional[JoinProgress] = None,
+) -> dict[str, Any]:
+    """Out-of-core join of two inputs (a path: delimited text; else an Arrow stream) into ``output``
+    (delimited when ``output_sep`` is given, else Arrow IPC). Returns the summary as a dict."""

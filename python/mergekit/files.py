@@ -1,0 +1,315 @@
+"""Files bigger than memory: ``read_csv`` (a parallel Rust reader) and ``join_files`` (an out-of-core join).
+
+Both read delimited text with the same dialect (see ``docs/files.md``): tab-separated by default, any
+one-byte separator, quoted fields with embedded separators, newlines and doubled quotes, CRLF line ends, a
+UTF-8 BOM, empty fields as nulls. Columns are strings unless ``infer_types=True`` (``read_csv`` only).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Union
+
+import pyarrow as pa
+
+from mergekit import _native
+from mergekit._arrow import check_columns, plan_columns
+from mergekit.exceptions import InputIOError, InvalidMergeError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+__all__ = ["JoinSummary", "join_files", "parse_memory", "read_csv"]
+
+_PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+_HOWS = ("inner", "left", "right", "outer", "left_semi", "left_anti", "right_anti")
+
+
+def read_csv(
+    path: PathLike,
+    sep: str = "\t",
+    header: bool = True,
+    *,
+    names: Optional[Sequence[str]] = None,
+    quotechar: Optional[str] = '"',
+    on_bad_lines: str = "error",
+    infer_types: bool = False,
+    threads: Optional[int] = None,
+) -> pa.Table:
+    """Read a delimited file into a ``pyarrow.Table``, parsing chunks in parallel.
+
+    ``on_bad_lines``: what to do with a record whose field count differs from the header's: ``"error"``
+    raises :class:`~mergekit.exceptions.InputFormatError` naming the file and line, ``"warn"`` skips it
+    with a ``pandas.errors.ParserWarning``, ``"skip"`` skips it silently. Invalid UTF-8 and an
+    unterminated quote always raise ``InputFormatError``; a missing file raises ``InputIOError``.
+    ``quotechar=None`` turns quoting off. ``infer_types`` gives int64, float64 or bool columns where
+    every value parses as one.
+    """
+    table, warns, _bad = _native.read_csv(
+        os.fspath(path),
+        sep=sep,
+        quotechar=quotechar,
+        header=header,
+        names=list(names) if names is not None else None,
+        on_bad_lines=on_bad_lines,
+        infer_types=infer_types,
+        threads=threads,
+    )
+    _emit_warnings(warns)
+    return pa.table(table)
+
+
+def _emit_warnings(warns: Sequence[str]) -> None:
+    if warns:
+        from pandas.errors import ParserWarning
+
+        for w in warns:
+            warnings.warn(f"skipping bad line: {w}", ParserWarning, stacklevel=3)
+
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def parse_memory(limit: Union[int, str]) -> int:
+    """``2GB``, ``512MB``, ``1.5G``, ``800MiB`` or a number of bytes."""
+    if isinstance(limit, int):
+        value = limit
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?)(b?)\s*", str(limit).lower())
+        if not m:
+            raise InvalidMergeError(f"memory_limit {limit!r} is not a size like '2GB', '512MB' or 1000000")
+        number, unit, binary, _ = m.groups()
+        scale = 1024 ** "bkmgt".index(unit or "b") if binary else _UNITS[unit]
+        value = int(float(number) * scale)
+    if value < 1 << 20:
+        raise InvalidMergeError(f"memory_limit must be at least 1MB, got {limit!r}")
+    return value
+
+
+@dataclass
+class JoinSummary:
+    """What ``join_files`` did."""
+
+    output: str
+    rows_left: int
+    rows_right: int
+    rows_written: int
+    spilled: bool
+    spill_bytes: int
+    partitions: int
+    max_depth: int
+    block_joins: int
+    peak_rss_bytes: int
+    seconds: float
+    bad_lines_left: int = 0
+    bad_lines_right: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        mb = 1 << 20
+        how = (
+            f"spilled {self.spill_bytes / mb:.1f} MiB in {self.partitions} partitions"
+            f" (depth {self.max_depth}, {self.block_joins} block joins)"
+            if self.spilled
+            else "in memory"
+        )
+        return (
+            f"{self.rows_left:,} left rows x {self.rows_right:,} right rows -> {self.rows_written:,} rows "
+            f"in {self.output}; {how}; peak memory {self.peak_rss_bytes / mb:.0f} MiB; {self.seconds:.2f}s"
+        )
+
+
+def _is_parquet(path: str) -> bool:
+    return path.lower().endswith(_PARQUET_SUFFIXES)
+
+
+def _columns(path: str, sep: str, quotechar: Optional[str], header: bool) -> list[str]:
+    if _is_parquet(path):
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.read_schema(path).names)
+        except OSError as e:
+            raise InputIOError(f"{path}: {e}") from e
+    return list(_native.csv_columns(path, sep=sep, quotechar=quotechar, header=header))
+
+
+def _parquet_reader(path: str) -> tuple[pa.RecordBatchReader, int]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except OSError as e:
+        raise InputIOError(f"{path}: {e}") from e
+    md = pf.metadata
+    size = sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
+    reader = pa.RecordBatchReader.from_batches(pf.schema_arrow, pf.iter_batches(batch_size=64 * 1024))
+    return reader, size
+
+
+def _output_kind(output: str, sep: str, output_sep: Optional[str]) -> Optional[str]:
+    """The output separator, or None for Parquet."""
+    if _is_parquet(output):
+        return None
+    if output_sep is not None:
+        return output_sep
+    low = output.lower()
+    if low.endswith(".csv"):
+        return ","
+    if low.endswith((".tsv", ".tab")):
+        return "\t"
+    return sep
+
+
+def join_files(
+    left: PathLike,
+    right: PathLike,
+    output: PathLike,
+    on: Union[str, Sequence[str], None] = None,
+    how: str = "inner",
+    *,
+    left_on: Union[str, Sequence[str], None] = None,
+    right_on: Union[str, Sequence[str], None] = None,
+    memory_limit: Union[int, str] = "2GB",
+    sep: str = "\t",
+    output_sep: Optional[str] = None,
+    header: bool = True,
+    quotechar: Optional[str] = '"',
+    on_bad_lines: str = "error",
+    suffixes: tuple[Optional[str], Optional[str]] = ("_x", "_y"),
+    threads: Optional[int] = None,
+    temp_dir: Optional[PathLike] = None,
+    progress: Optional[Callable[[str, int, int, int], None]] = None,
+) -> JoinSummary:
+    """Join two files (TSV/CSV or Parquet) into ``output`` within about ``memory_limit`` of memory.
+
+    Inputs that fit are joined in memory; larger ones are hash-partitioned by key into Arrow spill files
+    (in ``temp_dir``, default the system's) and joined partition by partition. Keys compare as text for
+    delimited inputs (``"1"`` and ``"01"`` differ); null (empty) keys match each other, as in pandas.
+    Output columns follow ``pandas.merge``'s naming; rows come out in no particular order.
+
+    ``output`` is written under a temporary name in the same directory and renamed when complete: an
+    error or Ctrl-C leaves no output and no spill files. Its format follows its extension: ``.parquet``,
+    ``.csv`` (comma), ``.tsv`` (tab), else ``output_sep`` or ``sep``.
+
+    ``progress(phase, done_bytes, total_bytes, rows_written)`` is called about 5 times a second from a
+    helper thread while the join runs.
+    """
+    left, right, output = os.fspath(left), os.fspath(right), os.fspath(output)
+    if how not in _HOWS:
+        raise InvalidMergeError(f"how={how!r} is not supported by join_files; use one of {list(_HOWS)}")
+    if on is not None and (left_on is not None or right_on is not None):
+        raise InvalidMergeError(
+            'Can only pass argument "on" OR "left_on" and "right_on", not a combination of both.'
+        )
+    if on is not None:
+        left_on = right_on = on
+    if left_on is None or right_on is None:
+        raise InvalidMergeError("join_files needs on= (or left_on= and right_on=): the key column(s)")
+    left_on = [left_on] if isinstance(left_on, str) else list(left_on)
+    right_on = [right_on] if isinstance(right_on, str) else list(right_on)
+    if len(left_on) != len(right_on):
+        raise InvalidMergeError("len(right_on) must equal len(left_on)")
+    limit = parse_memory(memory_limit)
+    for p in (left, right):
+        if not os.path.isfile(p):
+            raise InputIOError(f"{p}: no such file")
+    out_dir = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(out_dir):
+        raise InputIOError(f"{output}: the directory {out_dir} does not exist")
+
+    lcols = _columns(left, sep, quotechar, header)
+    rcols = _columns(right, sep, quotechar, header)
+    check_columns(lcols, left_on, "left")
+    check_columns(rcols, right_on, "right")
+    plan = [
+        (c.name, c.side, c.source, c.coalesce_from)
+        for c in plan_columns(lcols, rcols, left_on, right_on, how, suffixes)
+    ]
+    out_sep = _output_kind(output, sep, output_sep)
+    native_output = output
+    if out_sep is None:  # Parquet: the engine writes Arrow IPC, converted below
+        native_output = os.path.join(out_dir, f".{os.path.basename(output)}.mergekit-{os.getpid()}.arrow")
+
+    sources = []
+    sizes = []
+    for p in (left, right):
+        if _is_parquet(p):
+            reader, size = _parquet_reader(p)
+            sources.append(reader)
+            sizes.append(size)
+        else:
+            sources.append(p)
+            sizes.append(os.path.getsize(p))
+
+    tracker = _native.JoinProgress()
+    stop = threading.Event()
+    poller = None
+    if progress is not None:
+        poller = threading.Thread(target=_poll, args=(tracker, progress, stop), daemon=True)
+        poller.start()
+    try:
+        raw = _native.join_files(
+            sources[0],
+            sources[1],
+            native_output,
+            left_on=left_on,
+            right_on=right_on,
+            how=how,
+            plan=plan,
+            memory_limit=limit,
+            left_size=sizes[0],
+            right_size=sizes[1],
+            sep=sep,
+            quotechar=quotechar,
+            header=header,
+            on_bad_lines=on_bad_lines,
+            output_sep=out_sep,
+            threads=threads,
+            temp_dir=os.fspath(temp_dir) if temp_dir is not None else None,
+            progress=tracker,
+        )
+        if out_sep is None:
+            _ipc_to_parquet(native_output, output)
+    finally:
+        stop.set()
+        if poller is not None:
+            poller.join()
+        if out_sep is None and os.path.exists(native_output):
+            os.unlink(native_output)
+    if progress is not None:
+        progress("done", *tracker.snapshot()[1:])
+    _emit_warnings(raw.get("warnings", []))
+    return JoinSummary(output=output, **raw)
+
+
+_PHASES = ("starting", "reading", "partitioning", "joining", "done")
+
+
+def _poll(tracker, progress, stop: threading.Event) -> None:
+    while not stop.wait(0.2):
+        phase, done, total, rows = tracker.snapshot()
+        progress(_PHASES[min(phase, 4)], done, total, rows)
+
+
+def _ipc_to_parquet(src: str, dst: str) -> None:
+    """Stream an Arrow IPC file into Parquet under a temporary name, then rename it into place."""
+    import pyarrow.parquet as pq
+
+    tmp = os.path.join(
+        os.path.dirname(os.path.abspath(dst)), f".{os.path.basename(dst)}.mergekit-{os.getpid()}.tmp"
+    )
+    try:
+        with pa.memory_map(src) as source:
+            reader = pa.ipc.open_file(source)
+            with pq.ParquetWriter(tmp, reader.schema) as writer:
+                for i in range(reader.num_record_batches):
+                    writer.write_batch(reader.get_batch(i))
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
