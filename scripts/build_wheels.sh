@@ -16,8 +16,12 @@
 #        CARGO_TARGET_DIR  default target/wheels: a separate dir so the zig-linked build neither invalidates nor
 #                          holds the lock on the shared dev build in target/ for minutes.
 #        AARCH64_RUSTC     a rustc whose sysroot holds the aarch64-unknown-linux-gnu std (see docs/emr.md).
+#                          Without it, --aarch64 unpacks Debian's rustc-web and its arm64 std into
+#                          AARCH64_TOOLCHAIN_DIR (default target/rust-web-cross): rustup's own aarch64 std needs
+#                          a download host this build machine may not reach, Debian's package mirror it does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 
 out=dist
 from_git=""
@@ -81,9 +85,50 @@ if [ "$x86_64" = 1 ]; then
   check x86_64
 fi
 
+# Debian (bookworm-security) ships rustc-web with its standard library for every Debian architecture as
+# multi-arch packages. Unpacking the amd64 compiler, its amd64 std (for build scripts) and the arm64 std into one
+# directory gives a rustc that can target aarch64; nothing is installed system-wide (apt runs with private
+# state and cache directories and only downloads).
+debian_cross_rustc() { # $1 = directory; prints the path of a rustc wrapper
+  local dir=$1 state std llvm
+  if [ -x "$dir/rustc" ] && "$dir/rustc" --print target-libdir --target aarch64-unknown-linux-gnu >/dev/null 2>&1
+  then
+    echo "$dir/rustc"
+    return
+  fi
+  command -v apt-get >/dev/null || { echo "build_wheels.sh: no apt-get to fetch Debian's rustc-web" >&2; exit 1; }
+  state=$(mktemp -d "${TMPDIR:-/tmp}/mergekit-apt.XXXXXX")
+  mkdir -p "$state/lists/partial" "$state/cache/archives/partial" "$state/debs" "$dir"
+  local apt=(-o "Dir::State::Lists=$state/lists" -o "Dir::Cache=$state/cache" -o "APT::Sandbox::User=root"
+    -o "APT::Architectures::=amd64" -o "APT::Architectures::=arm64")
+  apt-get "${apt[@]}" update -qq >&2
+  std=$(apt-cache "${apt[@]}" depends libstd-rust-web-dev | awk '/Depends: libstd-rust-web-[0-9]/ {print $2; exit}')
+  llvm=$(apt-cache "${apt[@]}" depends "$std" | awk '/Depends: libllvm[0-9]/ {print $2; exit}')
+  if [ -z "$std" ] || [ -z "$llvm" ]; then
+    echo "build_wheels.sh: cannot resolve rustc-web's packages" >&2
+    exit 1
+  fi
+  (cd "$state/debs" && apt-get "${apt[@]}" download -qq rustc-web libstd-rust-web-dev "$std" "$llvm" \
+    libstd-rust-web-dev:arm64 "$std:arm64" >&2)
+  for deb in "$state/debs"/*.deb; do dpkg -x "$deb" "$dir"; done
+  rm -rf "$state"
+  cat >"$dir/rustc" <<EOF
+#!/bin/sh
+# Debian's rustc-web, unpacked by scripts/build_wheels.sh; its librustc_driver and libLLVM sit beside it.
+LD_LIBRARY_PATH="$dir/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$dir/usr/bin/rustc" "\$@"
+EOF
+  chmod +x "$dir/rustc"
+  echo "$dir/rustc"
+}
+
 if [ "$aarch64" = 1 ]; then
-  # rustup cannot fetch the aarch64 std here, so the cross build needs a rustc that already has it
-  # (AARCH64_RUSTC); everything else (linking against glibc 2.17 for aarch64) is zig's job.
+  # The aarch64 std comes from AARCH64_RUSTC, rustup (if it has the target) or Debian; linking against
+  # glibc 2.17 for aarch64 is zig's job as for x86_64.
+  if [ -z "${AARCH64_RUSTC:-}" ] && ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu
+  then
+    echo "== no aarch64 std in rustup: using Debian's rustc-web"
+    AARCH64_RUSTC=$(debian_cross_rustc "${AARCH64_TOOLCHAIN_DIR:-$repo/target/rust-web-cross}")
+  fi
   if [ -n "${AARCH64_RUSTC:-}" ]; then export RUSTC="$AARCH64_RUSTC"; fi
   if ! "${RUSTC:-rustc}" --print target-libdir --target aarch64-unknown-linux-gnu >/dev/null 2>&1 \
     || [ ! -d "$("${RUSTC:-rustc}" --print target-libdir --target aarch64-unknown-linux-gnu)" ]; then
