@@ -85,7 +85,7 @@ def parse_memory(limit: Union[int, str]) -> int:
         number, unit, binary, _ = m.groups()
         scale = 1024 ** "bkmgt".index(unit or "b") if binary else _UNITS[unit]
         value = int(float(number) * scale)
-    if value < 1 << 20:
+    if value < 10**6:
         raise InvalidMergeError(f"memory_limit must be at least 1MB, got {limit!r}")
     return value
 
