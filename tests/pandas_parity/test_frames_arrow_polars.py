@@ -14,6 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3
+
 KEY_TYPES = {
     "int64": (pa.int64(), lambda c: c),
     "int32": (pa.int32(), lambda c: c),
@@ -171,7 +173,7 @@ def test_frames_kinds_round_trip(how):
     kw = {} if how == "cross" else {"on": "k"}
     as_table = mergekit.merge(left, right, how=how, **kw)
     assert isinstance(as_table, pa.Table)
-    if how != "left_semi":  # pandas has no semi join
+    if how != "left_semi" and (PANDAS_3 or "anti" not in how):  # pandas has no semi join (2.2: no anti)
         assert as_table.num_rows == len(pd.merge(left.to_pandas(), right.to_pandas(), how=how, **kw))
     assert as_table.schema.field("s").type == pa.string_view()  # column types pass through untouched
 
