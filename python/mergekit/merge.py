@@ -403,10 +403,11 @@ class _EngineMixin:
                 join_index = join_index.putmask(missing, rax.take(np.where(missing, ri, 0)))
         else:
             join_index = lax.take(li)
-            if isinstance(left_ax, pd.RangeIndex) and left_ax.step < 0 and right_ax.is_unique:
-                # pandas intersects the indexes here, and a RangeIndex intersection is increasing.
-                li, ri, join_index = li[::-1], ri[::-1], join_index[::-1]
-                lnone, rnone = li, ri
+        if how == "inner" and isinstance(left_ax, pd.RangeIndex) and left_ax.step < 0 and right_ax.is_unique:
+            # pandas intersects the indexes here, and a RangeIndex intersection is increasing.
+            li, ri, join_index = li[::-1], ri[::-1], join_index[::-1]
+            lnone = None if _is_range_indexer(li, nl) else li
+            rnone = None if _is_range_indexer(ri, nr) else ri
         names = left_ax.names
         if _range_join(left_ax, right_ax):
             # pandas' RangeIndex join: the other index becomes a RangeIndex too, and inner/outer results
