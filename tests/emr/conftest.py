@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from emr_oracle import REGION, REPO, model_errors
@@ -102,3 +103,50 @@ def wheel_path() -> str:
 def base_python() -> str:
     """The interpreter this venv was made from: fresh venvs are created from it."""
     return getattr(sys, "_base_executable", None) or sys.executable
+
+
+def _not_a_dependency(entry: str) -> bool:
+    # mergekit itself (installed, or editable through a .pth) must not leak into the fresh venv; nor may the
+    # test venv's own pip/setuptools, which the fresh venv brings in its own versions.
+    low = entry.lower()
+    return (
+        low.endswith(".pth")
+        or low.startswith(("mergekit", "__editable__", "_mergekit", "pip-", "setuptools-"))
+        or low in ("pip", "setuptools", "_distutils_hack", "pkg_resources", "__pycache__")
+    )
+
+
+@pytest.fixture(scope="session")
+def dependencies_dir(tmp_path_factory) -> Path:
+    """The test interpreter's installed packages (numpy, pandas, pyarrow, ...) without mergekit, as symlinks.
+
+    A fresh venv that adds this directory to its path has what an EMR node's python3 has before the bootstrap
+    (the libraries, not mergekit), so pip resolves the wheel's dependencies offline, wherever the test
+    interpreter keeps them (its own venv, or the system's)."""
+    deps = tmp_path_factory.mktemp("deps")
+    for site_dir in [p for p in sys.path if p.endswith("site-packages") and os.path.isdir(p)]:
+        for entry in sorted(os.listdir(site_dir)):
+            link = deps / entry
+            if not _not_a_dependency(entry) and not os.path.lexists(link):
+                link.symlink_to(os.path.join(site_dir, entry))
+    return deps
+
+
+@pytest.fixture
+def fresh_venv(tmp_path, base_python, dependencies_dir) -> str:
+    """A new venv with the dependencies on its path and no mergekit; returns its python."""
+    path = tmp_path / "node-venv"
+    subprocess.run([base_python, "-m", "venv", str(path)], check=True)
+    py = str(path / "bin" / "python")
+    purelib = subprocess.run(
+        [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    Path(purelib, "_node_packages.pth").write_text(f"{dependencies_dir}\n")
+    probe = subprocess.run([py, "-c", "import mergekit"], capture_output=True, text=True, cwd=tmp_path)
+    assert probe.returncode != 0, "mergekit must not be importable before the install"
+    deps = subprocess.run([py, "-c", "import numpy, pandas, pyarrow"], capture_output=True, text=True)
+    assert deps.returncode == 0, f"numpy, pandas and pyarrow must be importable: {deps.stderr}"
+    return py

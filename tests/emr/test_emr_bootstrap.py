@@ -41,20 +41,6 @@ def bootstrap(env, *args):
     )
 
 
-@pytest.fixture
-def fresh_venv(tmp_path, base_python):
-    """A new venv that sees the base interpreter's numpy/pandas/pyarrow (as an EMR node's python3 has its
-    own packages) but not mergekit, which the dev setup installs only into the project's .venv."""
-    path = tmp_path / "node-venv"
-    subprocess.run([base_python, "-m", "venv", "--system-site-packages", str(path)], check=True)
-    py = str(path / "bin" / "python")
-    probe = subprocess.run([py, "-c", "import mergekit"], capture_output=True, text=True)
-    assert probe.returncode != 0, "mergekit must not be importable before the bootstrap runs"
-    deps = subprocess.run([py, "-c", "import numpy, pandas, pyarrow"], capture_output=True, text=True)
-    assert deps.returncode == 0, f"the base interpreter {base_python} needs numpy, pandas and pyarrow"
-    return py
-
-
 def _upload(bucket, wheels, tmp_path, extra=()):
     argv = ["upload", "--s3-prefix", f"s3://{bucket}/p", "--analysis", str(tmp_path / "a.py")]
     (tmp_path / "a.py").write_text("")
@@ -76,7 +62,10 @@ def test_bootstrap_installs_the_wheel_and_is_idempotent(aws_env, bucket, wheel_p
     assert "OK: mergekit 0.1.0, pyarrow " in first.stderr
 
     where = subprocess.run(
-        [fresh_venv, "-c", "import mergekit; print(mergekit.__file__)"], capture_output=True, text=True
+        [fresh_venv, "-c", "import mergekit; print(mergekit.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert where.stdout.startswith(str(tmp_path / "node-venv")), where.stdout + where.stderr
 

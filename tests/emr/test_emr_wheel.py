@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -49,6 +50,10 @@ def test_wheel_tags(wheel_path):
     assert any(r.startswith("boto3") and "extra == 'emr'" in r for r in requires)
     assert "mergekit/_native.abi3.so" in names
     assert "mergekit/emr/cli.py" in names
+    # the bootstrap script ships inside the package, so `mergekit emr upload` works from a pip install
+    with zipfile.ZipFile(wheel_path) as zf:
+        packaged = zf.read("mergekit/emr/install_mergekit.sh")
+    assert packaged == (REPO / "emr_bootstrap" / "install_mergekit.sh").read_bytes()
 
 
 def test_wheel_links_only_against_old_glibc(wheel_path, tmp_path):
@@ -85,11 +90,9 @@ def test_auditwheel_agrees(wheel_path):
 
 
 @pytest.mark.slow
-def test_wheel_installs_and_works_in_a_clean_venv(wheel_path, tmp_path, base_python):
-    env_dir = tmp_path / "clean"
-    # the base interpreter's numpy/pandas/pyarrow satisfy the dependencies offline; mergekit is not there
-    subprocess.run([base_python, "-m", "venv", "--system-site-packages", str(env_dir)], check=True)
-    py = str(env_dir / "bin" / "python")
+def test_wheel_installs_and_works_in_a_clean_venv(wheel_path, tmp_path, fresh_venv):
+    py = fresh_venv
+    env_dir = Path(py).parent.parent
     pip = subprocess.run(
         [py, "-m", "pip", "install", "--no-index", "--disable-pip-version-check", wheel_path],
         capture_output=True,
@@ -116,3 +119,14 @@ print(mergekit.__file__)
     )
     assert cli.returncode == 0, cli.stderr
     assert '"operation": "RunJobFlow"' in cli.stdout
+    # and `upload` finds the bootstrap script that came with the wheel
+    up = subprocess.run(
+        [str(env_dir / "bin" / "mergekit"), "emr", "upload", "--s3-prefix", "s3://b/p", "--wheel", wheel_path,
+         "--dry-run"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert up.returncode == 0, up.stderr
+    bodies = {r["params"]["Key"]: r["params"]["Body"] for r in map(json.loads, up.stdout.splitlines())}
+    assert Path(bodies["p/bootstrap/install_mergekit.sh"]).is_relative_to(env_dir)
