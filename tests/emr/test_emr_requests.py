@@ -572,3 +572,21 @@ def test_run_shows_the_bootstrap_error_when_the_cluster_dies_first(
     assert reason in err
     assert f"s3://{bucket}/{key}" in err
     assert "ERROR: no mergekit wheel for architecture aarch64" in err
+
+
+def test_status_lists_active_clusters_across_pages(aws_env, capsys, assert_valid):
+    emr, stub = _emr_stubbed(aws_env)
+    states = ["STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING", "TERMINATING"]
+    page1 = {"Clusters": [{"Id": "j-A", "Name": "mergekit", "Status": {"State": "RUNNING"}}], "Marker": "m1"}
+    page2 = {"Clusters": [{"Id": "j-B", "Name": "other", "Status": {"State": "WAITING"}}]}
+    stub.add_response("list_clusters", page1, {"ClusterStates": states})
+    stub.add_response("list_clusters", page2, {"ClusterStates": states, "Marker": "m1"})
+    api = Api()
+    api._clients["emr"] = emr
+    with stub:
+        assert main(["status"], api=api) == 0
+        stub.assert_no_pending_responses()
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["j-A  RUNNING        mergekit", "j-B  WAITING        other"]
+    for rec in api.sent:
+        assert_valid(rec)
