@@ -12,23 +12,16 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-# CI runs a fixed set of examples (derandomized: a rare pandas quirk cannot make a run flaky); set
-# MERGEKIT_HYPOTHESIS=explore to search new random examples (the way the suite's cases were found).
-settings.register_profile(
-    "mergekit",
+# The parent of every test's settings here (applied per test, so other suites' hypothesis settings are left
+# alone). CI runs a fixed set of examples (derandomized: a rare pandas quirk cannot make a run flaky); set
+# MERGEKIT_HYPOTHESIS=explore to search new random examples, the way the suite's cases were found.
+BASE = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,
-    derandomize=True,
+    derandomize=os.environ.get("MERGEKIT_HYPOTHESIS") != "explore",
     database=None,
 )
-settings.register_profile(
-    "explore",
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    print_blob=True,
-)
-settings.load_profile(os.environ.get("MERGEKIT_HYPOTHESIS", "mergekit"))
 
 PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3
 BASE_TS = pd.Timestamp("2021-03-27 22:00")  # near a DST change, so tz conversions matter

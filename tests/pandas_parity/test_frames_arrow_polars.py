@@ -11,6 +11,7 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
+from conftest import BASE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -80,7 +81,7 @@ PYARROW_HOW = {
 }
 
 
-@settings(max_examples=150)
+@settings(BASE, max_examples=150)
 @given(arrow_case(types=("int64", "int32", "string", "large_string", "float64", "date32", "timestamp_tz")),
        st.sampled_from(sorted(PYARROW_HOW)))  # fmt: skip
 def test_frames_pyarrow_matches_pyarrow_join(case, how):
@@ -115,7 +116,7 @@ def polars_frame(table: pa.Table) -> pl.DataFrame:
 POLARS_ORDER = {"inner": "left_right", "left": "left_right", "right": "right_left", "outer": None}
 
 
-@settings(max_examples=150)
+@settings(BASE, max_examples=150)
 @given(arrow_case(types=("int64", "int32", "string", "float64", "date32", "timestamp_tz", "dictionary")),
        st.sampled_from(sorted(POLARS_ORDER)), st.booleans())  # fmt: skip
 def test_frames_polars_matches_polars_join(case, how, nulls_equal):
@@ -143,7 +144,7 @@ def test_frames_polars_matches_polars_join(case, how, nulls_equal):
         assert Counter(map(tuple, got.rows())) == Counter(map(tuple, expected.rows()))
 
 
-@settings(max_examples=60)
+@settings(BASE, max_examples=60)
 @given(arrow_case(types=("int64", "string", "float64")), st.sampled_from(["inner", "left", "right", "outer"]))
 def test_frames_arrow_result_equals_pandas_result(case, how):
     """The Arrow path follows pandas' rules too: same rows in the same order, same column names, when both

@@ -11,7 +11,7 @@ import mergekit
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import KEY_FAMILIES, PANDAS_3, VALUE_FAMILIES, codes_strategy, frame, run_both
+from conftest import BASE, KEY_FAMILIES, PANDAS_3, VALUE_FAMILIES, codes_strategy, frame, run_both
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -69,21 +69,21 @@ def check(left, right, kwargs):
     run_both(lambda: pd.merge(left, right, **kwargs), lambda: mergekit.merge(left, right, **kwargs))
 
 
-@settings(max_examples=120)
+@settings(BASE, max_examples=120)
 @given(merge_case())
 def test_pandas_random_merges_match(case):
     check(*case)
 
 
 @pytest.mark.slow
-@settings(max_examples=1500)
+@settings(BASE, max_examples=1500)
 @given(merge_case(max_rows=25))
 def test_pandas_random_merges_match_many(case):
     check(*case)
 
 
 @pytest.mark.parametrize("family", KEY_FAMILIES)
-@settings(max_examples=12)
+@settings(BASE, max_examples=12)
 @given(data=st.data())
 def test_pandas_every_key_family_every_how(family, data):
     left, right, kwargs = data.draw(merge_case(key_families=st.just(family)))
@@ -103,7 +103,7 @@ def validate_case(draw):
     return left, right, kwargs
 
 
-@settings(max_examples=80)
+@settings(BASE, max_examples=80)
 @given(validate_case())
 def test_pandas_validate_matches(case):
     left, right, kwargs = case
@@ -144,7 +144,7 @@ def index_case(draw):
     return left, right, kw
 
 
-@settings(max_examples=150)
+@settings(BASE, max_examples=150)
 @given(index_case())
 def test_pandas_index_joins_match(case):
     check(*case)
@@ -175,7 +175,7 @@ CROSS_FAMILY_PAIRS = [
 
 
 @pytest.mark.parametrize(("lfam", "rfam"), CROSS_FAMILY_PAIRS)
-@settings(max_examples=15)
+@settings(BASE, max_examples=15)
 @given(data=st.data())
 def test_pandas_mixed_key_dtypes_match(lfam, rfam, data):
     """Keys of different dtypes on the two sides: pandas either unifies them (and so must mergekit) or raises
@@ -188,7 +188,7 @@ def test_pandas_mixed_key_dtypes_match(lfam, rfam, data):
     check(left, right, {"how": how, "left_on": lkeys, "right_on": rkeys, "sort": kwargs["sort"]})
 
 
-@settings(max_examples=60)
+@settings(BASE, max_examples=60)
 @given(
     merge_case(key_families=st.sampled_from(["float64", "object", "str", "Int64", "datetime", "category"]))
 )
