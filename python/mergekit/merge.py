@@ -132,10 +132,10 @@ def _joins_on_i8(lk: Any, rk: Any) -> bool:
 
 
 def _key_pair(
-    lk: Any, rk: Any, sort: bool, missing_first: bool
+    lk: Any, rk: Any, sort: bool, nulls_equal: bool, nat_first: bool
 ) -> tuple[Optional[pa.Array], Optional[pa.Array]]:
-    """Both sides of one key as Arrow arrays the engine can compare. ``missing_first``: send missing
-    categoricals/datetimes as the smallest value (pandas' factorizing joins sort them first), not as null."""
+    """Both sides of one key as Arrow arrays the engine can compare. With ``nulls_equal``, missing categories
+    (and datetimes, if ``nat_first``) go as the smallest value, where pandas sorts them, not as nulls."""
     lk, rk = _unwrap(lk), _unwrap(rk)
     lcat = isinstance(lk.dtype, pd.CategoricalDtype)
     rcat = isinstance(rk.dtype, pd.CategoricalDtype)
@@ -143,10 +143,10 @@ def _key_pair(
         # Same categories in the same order: pandas compares (and sorts by) codes, i.e. category order, and
         # its missing code -1 sorts before every category. Keep -1 as a value so the order matches, unless
         # SQL null semantics are asked for.
-        if missing_first:
+        if nulls_equal:
             return pa.array(lk.codes.astype(np.int64)), pa.array(rk.codes.astype(np.int64))
         return _codes_as_arrow(lk.codes), _codes_as_arrow(rk.codes)
-    if missing_first and _joins_on_i8(lk, rk):
+    if nulls_equal and nat_first and _joins_on_i8(lk, rk):
         # pandas joins datetimes/timedeltas on their int64 values, where NaT is the smallest integer: it
         # matches NaT and sorts first. Same resolution first, as pandas does.
         la, ra = pd.array(lk), pd.array(rk)
@@ -194,13 +194,13 @@ def engine_indexers(
     left_names: Sequence[Hashable],
     right_names: Sequence[Hashable],
     engine: dict,
-    missing_first: bool = True,
+    nat_first: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row-index pairs (numpy intp, -1 for "no row") of a join of pandas key arrays, from the engine."""
     n = len(left_keys)
     larrs, rarrs = [], []
     for lk, rk in zip(left_keys, right_keys):
-        la, ra = _key_pair(lk, rk, sort, missing_first and engine.get("nulls_equal", True))
+        la, ra = _key_pair(lk, rk, sort, engine.get("nulls_equal", True), nat_first)
         if la is None or ra is None or not _same_family(la.type, ra.type):
             la, ra = _factorized_pair(lk, rk, sort)
         larrs.append(la)
@@ -270,7 +270,7 @@ class _EngineMixin:
     _engine: dict
     _engine_validate: Optional[str]
 
-    def _run(self, lkeys, rkeys, how, sort, lnames, rnames, flip=False, missing_first=True):
+    def _run(self, lkeys, rkeys, how, sort, lnames, rnames, flip=False, nat_first=True):
         validate = self._engine_validate
         if flip and validate is not None:
             validate = _FLIP_VALIDATE.get(validate, validate)
@@ -284,7 +284,7 @@ class _EngineMixin:
                 left_names=lnames,
                 right_names=rnames,
                 engine=self._engine,
-                missing_first=missing_first,
+                nat_first=nat_first,
             )
         except MergeValidationError as e:
             # pandas' message lists the duplicates; let pandas word it now that the engine found them.
@@ -364,8 +364,8 @@ class _EngineMixin:
             )
         if left_ax.nlevels != right_ax.nlevels:
             raise InvalidMergeError("left_index=True and right_index=True need indexes with equal levels")
-        # Two unique indexes join through union/intersection/sort_values, which put missing values last;
-        # otherwise pandas factorizes, where a missing datetime or category sorts first.
+        # Two unique indexes join through union/intersection/sort_values, which put NaT last; otherwise
+        # pandas factorizes, where NaT sorts first. (Missing categories sort first either way.)
         both_unique = left_ax.is_unique and right_ax.is_unique
         li, ri = self._run(
             self._index_keys(left_ax),
@@ -374,7 +374,7 @@ class _EngineMixin:
             sort,
             list(left_ax.names),
             list(right_ax.names),
-            missing_first=not both_unique,
+            nat_first=not both_unique,
         )
         nl, nr = len(left_ax), len(right_ax)
         lnone = None if _is_range_indexer(li, nl) else li
