@@ -590,3 +590,35 @@ def test_status_lists_active_clusters_across_pages(aws_env, capsys, assert_valid
     assert out == ["j-A  RUNNING        mergekit", "j-B  WAITING        other"]
     for rec in api.sent:
         assert_valid(rec)
+
+
+def test_instance_architectures():
+    from mergekit.emr.cluster import instance_arch
+
+    for t in ("m6g.xlarge", "r7gd.2xlarge", "c7gn.large", "x2gd.medium", "m8g.4xlarge"):
+        assert instance_arch(t) == "aarch64", t
+    for t in (
+        "m5.xlarge",
+        "m5a.2xlarge",
+        "m6i.2xlarge",
+        "r5d.4xlarge",
+        "m7a.large",
+        "c6in.xlarge",
+        "g5.xlarge",
+    ):
+        assert instance_arch(t) == "x86_64", t
+
+
+def test_run_refuses_graviton_types_without_an_aarch64_wheel(aws_env, bucket, s3_client, tmp_path, capsys):
+    _uploaded(tmp_path, bucket, s3_client)  # an x86_64 wheel only
+    capsys.readouterr()
+    emr, stub = _emr_stubbed(aws_env)
+    api = Api()
+    api._clients["emr"] = emr
+    with stub:  # no EMR answers queued: a RunJobFlow would raise
+        rc = main(
+            ["run", "--s3-prefix", f"s3://{bucket}/p", "--core-types", "m6g.xlarge,m7g.xlarge"], api=api
+        )
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert f"s3://{bucket}/p/wheels/mergekit-*_aarch64.whl (for m6g.xlarge, m7g.xlarge)" in err

@@ -320,8 +320,20 @@ def _preflight(api: Api, opts: cl.ClusterOptions, scripts: list[str]) -> None:
     missing = []
     if not s3.object_exists(api, opts.s3_prefix.join(cl.BOOTSTRAP_KEY)):
         missing.append(str(opts.s3_prefix.join(cl.BOOTSTRAP_KEY)))
-    if not any(k.endswith(".whl") for k in s3.list_keys(api, opts.s3_prefix.join(cl.WHEELS_DIR))):
+    wheels = [k for k in s3.list_keys(api, opts.s3_prefix.join(cl.WHEELS_DIR)) if k.endswith(".whl")]
+    if not wheels:
         missing.append(opts.s3_prefix.join(cl.WHEELS_DIR).dir() + "mergekit-*.whl")
+    else:
+        # each node installs the wheel of its own architecture: Graviton types need the aarch64 one
+        types = {opts.master_type, *opts.core_types, *(opts.task_types if opts.task_count > 0 else ())}
+        for arch in sorted({cl.instance_arch(t) for t in types}):
+            if not any(k.endswith(f"_{arch}.whl") for k in wheels):
+                missing.append(
+                    opts.s3_prefix.join(cl.WHEELS_DIR).dir()
+                    + f"mergekit-*_{arch}.whl (for "
+                    + ", ".join(sorted(t for t in types if cl.instance_arch(t) == arch))
+                    + ")"
+                )
     for script in scripts:
         if not s3.object_exists(api, S3Uri.parse(script)):
             missing.append(script)

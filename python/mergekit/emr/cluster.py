@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -61,6 +62,14 @@ class ClusterOptions:
 
     def log_dir(self) -> str:
         return self.log_uri or self.s3_prefix.join(LOGS_DIR).dir()
+
+
+_GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.")  # m6g.xlarge, r7gd.2xlarge, c7gn.large, x2gd.medium, ...
+
+
+def instance_arch(instance_type: str) -> str:
+    """The CPU architecture (as `uname -m` names it) of an EC2 instance type."""
+    return "aarch64" if _GRAVITON.match(instance_type) else "x86_64"
 
 
 def bootstrap_action(opts: ClusterOptions) -> dict[str, Any]:
