@@ -26,7 +26,9 @@ def parse_args():
     p.add_argument("--rows", type=int, default=10_000_000, help="rows of the TSV for the read benchmark")
     p.add_argument("--join-left-rows", type=int, default=12_000_000, help="rows of the join's left file")
     p.add_argument("--join-right-rows", type=int, default=6_000_000, help="rows of the join's right file")
-    p.add_argument("--memory-limit", default="200MB", help="memory limit for both joins")
+    p.add_argument(
+        "--memory-limit", default="128MB,256MB", help="memory limit(s) for both joins, comma-separated"
+    )
     p.add_argument("--threads", type=int, default=THREADS_DEFAULT)
     p.add_argument("--repeat", type=int, default=3, help="timed runs per read measurement")
     p.add_argument("--join-repeat", type=int, default=1, help="timed runs per join measurement")
@@ -179,8 +181,6 @@ def join_bench(d: str) -> tuple[list[tuple], int]:
     generate(lp, ARGS.join_left_rows, keys, 2, "l")
     generate(rp, ARGS.join_right_rows, keys * 2, 3, "r")
     total = os.path.getsize(lp) + os.path.getsize(rp)
-    limit = parse_memory(ARGS.memory_limit)
-    desc = f"{total / 1e6:.0f} MB ({total / limit:.1f}x the limit)"
     out = os.path.join(d, "out.tsv")
     spill = os.path.join(d, "spill")
     os.makedirs(spill, exist_ok=True)
@@ -188,12 +188,20 @@ def join_bench(d: str) -> tuple[list[tuple], int]:
     warm(rp)
     results = []
     rows_seen = set()
-    for name, script in (("mergekit.join_files", OURS), (f"duckdb {duckdb.__version__}", DUCK)):
-        runs = [run_tool(script, lp, rp, out, limit, spill) for _ in range(ARGS.join_repeat)]
-        t = statistics.median(r[0] for r in runs)
-        rss = max(r[2] for r in runs)
-        rows_seen.update(r[1] for r in runs)
-        results.append((name, desc, t, total / t / 1e6, rss))
+    for limit_text in ARGS.memory_limit.split(","):
+        limit = parse_memory(limit_text)
+        desc = f"{total / 1e6:.0f} MB, limit {limit_text} ({total / limit:.1f}x)"
+        for name, script in (("mergekit.join_files", OURS), (f"duckdb {duckdb.__version__}", DUCK)):
+            try:
+                runs = [run_tool(script, lp, rp, out, limit, spill) for _ in range(ARGS.join_repeat)]
+            except RuntimeError as e:
+                reason = "out of memory" if "Out of Memory" in str(e) else str(e).strip().splitlines()[-1]
+                results.append((name, desc, None, None, None, reason))
+                continue
+            t = statistics.median(r[0] for r in runs)
+            rss = max(r[2] for r in runs)
+            rows_seen.update(r[1] for r in runs)
+            results.append((name, desc, t, total / t / 1e6, rss, ""))
     assert len(rows_seen) == 1, f"the tools disagree on the output row count: {rows_seen}"
     for p in (lp, rp, out):
         os.unlink(p)
@@ -222,10 +230,13 @@ def main() -> None:
                 f"inner join, file to file, --memory-limit {ARGS.memory_limit}, threads={ARGS.threads}; "
                 "each run in a fresh process; peak RSS = that process's ru_maxrss"
             )
-            print(f"| {'tool':<22} | {'input':<30} | {'seconds':>8} | {'MB/s':>7} | {'peak RSS MB':>11} |")
-            print(f"|{'-' * 24}|{'-' * 32}|{'-' * 10}|{'-' * 9}|{'-' * 13}|")
-            for tool, desc, t, rate, rss in rows:
-                print(f"| {tool:<22} | {desc:<30} | {t:8.2f} | {rate:7.0f} | {rss / 1e6:11.0f} |")
+            print(f"| {'tool':<22} | {'input':<34} | {'seconds':>8} | {'MB/s':>7} | {'peak RSS MB':>11} |")
+            print(f"|{'-' * 24}|{'-' * 36}|{'-' * 10}|{'-' * 9}|{'-' * 13}|")
+            for tool, desc, t, rate, rss, failed in rows:
+                if failed:
+                    print(f"| {tool:<22} | {desc:<34} | {'failed: ' + failed:<33} |")
+                else:
+                    print(f"| {tool:<22} | {desc:<34} | {t:8.2f} | {rate:7.0f} | {rss / 1e6:11.0f} |")
             print(f"join output: {out_rows:,} rows")
     finally:
         if ARGS.dir is None:

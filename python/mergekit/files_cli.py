@@ -124,6 +124,12 @@ class _Bar:
 
     def __call__(self, phase: str, done: int, total: int, rows: int) -> None:
         now = time.monotonic()
+        if phase == "done":
+            line = f"\rdone         {rows:,} rows written in {_clock(now - self.start)}"
+            self.width = max(self.width, len(line))
+            sys.stderr.write(line.ljust(self.width))
+            sys.stderr.flush()
+            return
         if phase != self.phase:
             self.phase, self.phase_start = phase, now
         elapsed = max(now - self.phase_start, 1e-3)

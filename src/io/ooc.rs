@@ -633,13 +633,27 @@ pub fn join_files(left: Input, right: Input, args: &JoinFilesArgs) -> Result<Sum
     } else {
         p.phase.store(2, Ordering::Relaxed);
         let spill = SpillDir::new(args.temp_dir.as_deref().map(std::path::Path::new))?;
-        let parts = (input_bytes.saturating_mul(4) / budget)
+        // Size the partitions from a sample: the first block of the left input tells how many Arrow bytes
+        // and rows an input byte becomes, so each partition pair's engine footprint is about a quarter of
+        // the budget and joins without another level.
+        let first = ls.next_block(block_bytes, &args.cancel)?;
+        let consumed = ls.position().max(1);
+        let factor = first.as_ref().map_or(2.0, |b| {
+            let arrow: u64 = b.iter().map(|b| b.get_array_memory_size() as u64).sum();
+            let rows: u64 = b.iter().map(|b| b.num_rows() as u64).sum();
+            ((arrow + rows * ENGINE_BYTES_PER_ROW) as f64 / consumed as f64).max(1.0)
+        });
+        let est_cost = (input_bytes as f64 * factor) as u64;
+        let parts = est_cost
+            .div_ceil((budget / 4).max(1))
             .clamp(2, MAX_PARTITIONS)
             .next_power_of_two();
         let bits = parts.trailing_zeros();
-        let lparts = d.partition_source(&mut ls, SideId::Left, &spill, bits, block_bytes, 0)?;
+        let lparts =
+            d.partition_source(&mut ls, first, SideId::Left, &spill, bits, block_bytes, 0)?;
         let rparts = d.partition_source(
             &mut rs,
+            None,
             SideId::Right,
             &spill,
             bits,
@@ -731,9 +745,11 @@ impl Driver<'_> {
         Ok(all)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn partition_source(
         &mut self,
         src: &mut Source,
+        first: Option<Vec<RecordBatch>>,
         side: SideId,
         spill: &SpillDir,
         bits: u32,
@@ -746,7 +762,15 @@ impl Driver<'_> {
         let mut writers = (0..1usize << bits)
             .map(|_| spill.writer(&schema))
             .collect::<Result<Vec<_>>>()?;
-        while let Some(batches) = src.next_block(block, &self.args.cancel)? {
+        let mut first = first;
+        loop {
+            let batches = match first.take() {
+                Some(b) => b,
+                None => match src.next_block(block, &self.args.cancel)? {
+                    Some(b) => b,
+                    None => break,
+                },
+            };
             self.count_rows(side, batches.iter().map(|b| b.num_rows() as u64).sum());
             let pieces: Vec<Vec<RecordBatch>> = batches
                 .into_par_iter()
