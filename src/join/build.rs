@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::join::args::Cancel;
-use crate::join::keys::EncodedKeys;
+use crate::join::keys::{hash_word, EncodedKeys};
 use crate::join::partition::{partition_bits, scatter};
 
 /// "No group": a row whose key matched nothing (and was not inserted), or a SQL-null key.
@@ -108,7 +108,12 @@ pub(crate) fn factorize(
     let parts: Vec<PartGroups> = build_parts
         .into_par_iter()
         .zip(probe_parts)
-        .map(|(b, p)| group_partition(build, probe, b, p, opts.insert_probe))
+        .map(|(b, p)| match (build.words(), probe.words()) {
+            (Some(bw), Some(pw)) => {
+                group_partition_words(build, bw, probe, pw, b, p, opts.insert_probe)
+            }
+            _ => group_partition(build, probe, b, p, opts.insert_probe),
+        })
         .collect();
     opts.cancel.check()?;
 
@@ -194,6 +199,66 @@ fn group_partition(
         };
         probe_gid.push(g);
     }
+    PartGroups {
+        build_rows,
+        build_gid,
+        probe_rows,
+        probe_gid,
+        reps,
+    }
+}
+
+/// `group_partition` for `Word` keys: the table holds the key word itself, so a probe compares in place
+/// instead of chasing the group's representative row through the whole column (a cache miss per probe).
+/// Null keys (which reach here only with `nulls_equal`) share one group kept beside the table.
+#[allow(clippy::too_many_arguments)]
+fn group_partition_words(
+    build: &EncodedKeys,
+    build_words: &[u64],
+    probe: &EncodedKeys,
+    probe_words: &[u64],
+    build_rows: Vec<usize>,
+    probe_rows: Vec<usize>,
+    insert_probe: bool,
+) -> PartGroups {
+    let mut table: HashTable<(u64, usize)> = HashTable::with_capacity(build_rows.len());
+    let mut reps: Vec<(bool, usize)> = Vec::new();
+    let mut null_gid = NONE;
+    let mut group_of = |word: u64, is_null: bool, rep: (bool, usize), insert: bool| -> usize {
+        if is_null {
+            if null_gid == NONE && insert {
+                null_gid = reps.len();
+                reps.push(rep);
+            }
+            return null_gid;
+        }
+        let h = hash_word(word);
+        match table.find(h, |&(w, _)| w == word) {
+            Some(&(_, g)) => g,
+            None if insert => {
+                let g = reps.len();
+                reps.push(rep);
+                table.insert_unique(h, (word, g), |&(w, _)| hash_word(w));
+                g
+            }
+            None => NONE,
+        }
+    };
+    let build_gid: Vec<usize> = build_rows
+        .iter()
+        .map(|&row| group_of(build_words[row], build.has_null(row), (false, row), true))
+        .collect();
+    let probe_gid: Vec<usize> = probe_rows
+        .iter()
+        .map(|&row| {
+            group_of(
+                probe_words[row],
+                probe.has_null(row),
+                (true, row),
+                insert_probe,
+            )
+        })
+        .collect();
     PartGroups {
         build_rows,
         build_gid,

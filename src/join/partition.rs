@@ -14,12 +14,17 @@ pub(crate) fn partition_of(hash: u64, bits: u32) -> usize {
     ((hash >> 32) & ((1u64 << bits) - 1)) as usize
 }
 
-/// log2 of the partition count: a few partitions per thread, none for small inputs.
+/// Rows per partition to aim for: a partition's table (16 bytes an entry) then fits in a core's L2 cache.
+const ROWS_PER_PARTITION: usize = 1 << 15;
+
+/// log2 of the partition count: cache-sized partitions, at least a few per thread, none for small inputs.
 pub(crate) fn partition_bits(rows: usize, threads: usize) -> u32 {
     if rows < MIN_ROWS_TO_PARTITION {
         return 0;
     }
-    let want = (threads.max(1) * 8).next_power_of_two();
+    let want = (threads.max(1) * 8)
+        .max(rows / ROWS_PER_PARTITION)
+        .next_power_of_two();
     want.trailing_zeros().min(10)
 }
 
