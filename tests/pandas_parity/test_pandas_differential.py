@@ -76,7 +76,7 @@ def test_pandas_random_merges_match(case):
 
 
 @pytest.mark.slow
-@settings(BASE, max_examples=1500)
+@settings(BASE, max_examples=1000)
 @given(merge_case(max_rows=25))
 def test_pandas_random_merges_match_many(case):
     check(*case)
