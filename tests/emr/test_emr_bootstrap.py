@@ -30,11 +30,14 @@ def test_scripts_are_shellcheck_clean():
 
 
 def bootstrap(env, *args):
-    assert shutil.which("aws"), "the AWS CLI is required on PATH"
+    # The AWS CLI of the test environment (awscli installed beside pytest), even when that venv is not
+    # activated; else whatever `aws` is on PATH, as on an EMR node.
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    assert shutil.which("aws", path=path), "the AWS CLI is required (pip install awscli)"
     # PIP_NO_INDEX: the install must work offline, from the wheel and what the node already has
     return subprocess.run(
         ["bash", str(SCRIPT), *args],
-        env={**os.environ, **env, "PIP_NO_INDEX": "1"},
+        env={**os.environ, **env, "PATH": path, "PIP_NO_INDEX": "1"},
         capture_output=True,
         text=True,
         timeout=600,
