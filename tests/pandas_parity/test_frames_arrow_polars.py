@@ -8,12 +8,14 @@ from collections import Counter
 
 import mergekit
 import pandas as pd
-import polars as pl
 import pyarrow as pa
 import pytest
-from conftest import BASE
-from hypothesis import given, settings
-from hypothesis import strategies as st
+
+pytest.importorskip("hypothesis", reason="hypothesis is a test dependency (pyproject's test extra)")
+pl = pytest.importorskip("polars", reason="polars is a test dependency (pyproject's test extra)")
+from conftest import BASE  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3
 

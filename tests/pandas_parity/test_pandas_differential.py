@@ -11,6 +11,8 @@ import mergekit
 import numpy as np
 import pandas as pd
 import pytest
+
+pytest.importorskip("hypothesis", reason="hypothesis is a test dependency (pyproject's test extra)")
 from conftest import BASE, KEY_FAMILIES, PANDAS_3, VALUE_FAMILIES, codes_strategy, frame, run_both
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -66,7 +68,12 @@ def merge_case(draw, key_families=None, max_rows=8):
 
 
 def check(left, right, kwargs):
-    run_both(lambda: pd.merge(left, right, **kwargs), lambda: mergekit.merge(left, right, **kwargs))
+    run_both(
+        lambda: pd.merge(left, right, **kwargs),
+        lambda: mergekit.merge(left, right, **kwargs),
+        n_left=len(left),
+        kwargs=kwargs,
+    )
 
 
 @settings(BASE, max_examples=120)
