@@ -228,7 +228,6 @@ def test_arrow_invalid_specifications_raise_pandas_classes(kwargs, exc, match):
         pd.merge(t.to_pandas(), t.to_pandas(), **kwargs)
 
 
-@pytest.mark.skipif(not PANDAS_3, reason="pandas 2.2 computes the join in one private function")
 def test_pandas_join_runs_in_the_engine(frames, monkeypatch):
     """With pandas' own join routines disabled, mergekit still produces pandas' results: the matching is the
     engine's, pandas only assembles the frame."""
