@@ -256,10 +256,10 @@ def available_impls():
 
 @pytest.mark.parametrize("impl", available_impls())
 def test_one_sided_buckets(spark, spark_conf, impl):
-    # Mostly disjoint key ranges (10 keys in common) in 12 buckets: most buckets exist on one side only and
-    # arrive with a 0-row table (or no table) for the other side.
-    left = spark.createDataFrame([(i, f"l{i}") for i in range(0, 40)], "k int, a string")
-    right = spark.createDataFrame([(i, float(i)) for i in range(30, 90)], "k int, b double")
+    # 12 distinct keys (2 in common) in 12 buckets: most non-empty buckets exist on one side only and arrive
+    # with a 0-row table (or no table) for the other side.
+    left = spark.createDataFrame([(i % 6, f"l{i}") for i in range(30)], "k int, a string")
+    right = spark.createDataFrame([(4 + i % 8, float(i)) for i in range(40)], "k int, b double")
     with spark_conf({mks.SHUFFLE_IMPL_CONF: impl}):
         for how in ("outer", "left_anti", "right_anti"):
             check(spark, left, right, ["k"], ["k"], how, "shuffle", buckets=12)
