@@ -152,6 +152,7 @@ con.execute(f"SET memory_limit='{int(limit) // (1 << 20)}MB'")
 con.execute(f"SET threads={threads}")
 con.execute(f"SET temp_directory='{spill}'")
 con.execute("SET preserve_insertion_order=false")
+con.execute("SET enable_progress_bar=false")
 src = "read_csv('{}', delim='\\t', header=true, all_varchar=true)"
 con.execute(f"COPY (SELECT * FROM {src.format(lp)} l JOIN {src.format(rp)} r USING (ID)) "
             f"TO '{out}' (DELIMITER '\\t', HEADER)")
@@ -171,7 +172,7 @@ def run_tool(script: str, lp: str, rp: str, out: str, limit: int, spill: str) ->
         raise RuntimeError(r.stderr[-2000:])
     if r.stderr.strip():
         print(f"# {r.stderr.strip()}", file=sys.stderr)
-    rows, rss, spilled = (int(x) for x in r.stdout.split())
+    rows, rss, spilled = (int(x) for x in r.stdout.strip().splitlines()[-1].split())
     return t, rows, rss, spilled
 
 
@@ -228,7 +229,7 @@ def main() -> None:
             print()
             print(
                 f"inner join, file to file, --memory-limit {ARGS.memory_limit}, threads={ARGS.threads}; "
-                "each run in a fresh process; peak RSS = that process's ru_maxrss"
+                "each run in a fresh process; peak RSS = its VmHWM (interpreter and imports included)"
             )
             print(f"| {'tool':<22} | {'input':<34} | {'seconds':>8} | {'MB/s':>7} | {'peak RSS MB':>11} |")
             print(f"|{'-' * 24}|{'-' * 36}|{'-' * 10}|{'-' * 9}|{'-' * 13}|")
