@@ -104,18 +104,19 @@ def read_input(spark, path: str, args: argparse.Namespace):
         raise JobError(f"cannot read {path}: {_first_line(e)}") from e
 
 
-def _first_line(e: BaseException) -> str:
+def _first_line(e: BaseException, inputs: tuple[str, ...] = ()) -> str:
     """The useful part of a Spark error (which file, which record) rather than a Java stack trace."""
     import re
 
     text = str(e)
-    file = re.search(r"error while reading file (\S+?)\.?\s", text)
+    file = re.search(r"while reading file (\S+?)\.?\s", text, re.I)
     record = re.search(r"\[MALFORMED_CSV_RECORD\] (Malformed CSV record:.*?)(?: SQLSTATE|$)", text, re.M)
     record = record or re.search(
         r"(Malformed records are detected in record parsing.*?)(?: SQLSTATE|$)", text, re.M
     )
     if record:
-        where = f" in {file.group(1)}" if file else ""
+        # Spark 4 names the file; where Spark (3.5) does not, name the inputs.
+        where = f" in {file.group(1)}" if file else (f" in {' or '.join(inputs)}" if inputs else "")
         return f"{record.group(1).strip()}{where} (rows must have as many fields as the header)"
     for marker in ("PATH_NOT_FOUND", "Path does not exist", "Permission denied", "FileNotFound"):
         for line in text.splitlines():
@@ -233,7 +234,7 @@ def run(args: argparse.Namespace, spark) -> dict:
         if isinstance(e, JobError):
             raise
         if isinstance(e, Exception):
-            raise JobError(_first_line(e)) from e
+            raise JobError(_first_line(e, (args.data_source_1, args.data_source_2))) from e
         raise
     return counts
 

@@ -260,6 +260,12 @@ def test_one_sided_buckets(spark, spark_conf, impl):
     # with a 0-row table (or no table) for the other side.
     left = spark.createDataFrame([(i % 6, f"l{i}") for i in range(30)], "k int, a string")
     right = spark.createDataFrame([(4 + i % 8, float(i)) for i in range(40)], "k int, b double")
+    from pyspark.sql import functions as F
+
+    def used(df):
+        return {r[0] for r in df.select(F.pmod(F.hash("k"), F.lit(12))).distinct().collect()}
+
+    assert used(left) - used(right) and used(right) - used(left)  # one-sided buckets on both sides
     with spark_conf({mks.SHUFFLE_IMPL_CONF: impl}):
         for how in ("outer", "left_anti", "right_anti"):
             check(spark, left, right, ["k"], ["k"], how, "shuffle", buckets=12)
