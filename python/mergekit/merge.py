@@ -153,12 +153,15 @@ def _key_pair(
         unit = max(la.unit, ra.unit, key=_UNITS.index)
         return pa.array(la.as_unit(unit).asi8), pa.array(ra.as_unit(unit).asi8)
     if lcat:
-        lk = lk.categories.take(lk.codes, allow_fill=True)._values if len(lk) else lk.categories[:0]._values
-        lk = _unwrap(lk)
+        lk = _category_values(lk)
     if rcat:
-        rk = rk.categories.take(rk.codes, allow_fill=True)._values if len(rk) else rk.categories[:0]._values
-        rk = _unwrap(rk)
+        rk = _category_values(rk)
     return _to_arrow(lk), _to_arrow(rk)
+
+
+def _category_values(cat: pd.Categorical) -> Any:
+    """A categorical's values in its categories' own dtype, missing values as that dtype's NA."""
+    return _unwrap(pd.api.extensions.take(_unwrap(cat.categories), cat.codes, allow_fill=True))
 
 
 def _name(n: Any, i: int) -> str:

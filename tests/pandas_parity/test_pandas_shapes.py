@@ -79,6 +79,18 @@ CASES = {
         R.astype({"j": pd.CategoricalDtype(["x", "a", "b", "c"])}),
         {"on": "j", "how": "outer"},
     ),
+    # a categorical's missing values against an object column's: both NA, so they match (and categories
+    # are not the last category: a regression test)
+    "category_vs_object_missing_keys": (
+        L.assign(c=pd.Categorical([None, "a", None, "b"], categories=["a", "b"])),
+        R.assign(c=pd.Series([np.nan, "a", "x", None], dtype=object)),
+        {"on": "c", "how": "outer"},
+    ),
+    "int_category_vs_int_keys": (
+        L.assign(c=pd.Categorical([1, None, 2, 2], categories=[2, 1])),
+        R.assign(c=[2, 1, 5, 1]),
+        {"on": "c", "how": "left"},
+    ),
     "period_keys": (
         L.assign(p=pd.period_range("2020", periods=4, freq="M")),
         R.assign(p=pd.period_range("2020-02", periods=4, freq="M")),
