@@ -95,6 +95,12 @@ def make_data(n: int, key: str, shape: str, seed: int = 0):
     return left, right
 
 
+def _duckdb_arrow(result):
+    # DuckDB 2 renamed fetch_arrow_table to to_arrow_table.
+    fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
+    return fetch()
+
+
 def engines(left: pd.DataFrame, right: pd.DataFrame, how: str):
     lpa, rpa = pa.Table.from_pandas(left, preserve_index=False), pa.Table.from_pandas(right, preserve_index=False)
     lpl, rpl = pl.from_arrow(lpa), pl.from_arrow(rpa)
@@ -112,7 +118,7 @@ def engines(left: pd.DataFrame, right: pd.DataFrame, how: str):
         "polars": ("polars", lambda: lpl.join(rpl, on="key", how=pl_how, coalesce=True)),
         "mergekit[polars]": ("polars", lambda: mergekit.merge(lpl, rpl, on="key", how=how)),
         "pyarrow": ("arrow", lambda: lpa.join(rpa, keys="key", join_type=pa_how)),
-        "duckdb": ("arrow", lambda: con.execute(sql).fetch_arrow_table()),
+        "duckdb": ("arrow", lambda: _duckdb_arrow(con.execute(sql))),
         "mergekit[arrow]": ("arrow", lambda: mergekit.merge(lpa, rpa, on="key", how=how)),
     }
 
@@ -125,7 +131,7 @@ def main() -> None:
     )
     header = "| rows | key | shape | how | engine | median s | peak MiB | out rows | mergekit speed-up |"
     print(header)
-    print("|" + "---|" * header.count("|")[:-1] if False else "|---|---|---|---|---|---|---|---|---|")
+    print("|---" * (header.count("|") - 1) + "|")
     for rows in ARGS.rows:
         n = int(rows)
         for key in ARGS.keys:

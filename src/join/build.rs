@@ -21,7 +21,8 @@ pub(crate) const NONE: usize = usize::MAX;
 pub(crate) struct SideGroups {
     /// Each row's group, or `NONE`.
     pub row_gid: Vec<usize>,
-    /// CSR: the rows of group `g` are `rows[offsets[g]..offsets[g + 1]]`, ascending.
+    /// CSR: the rows of group `g` are `rows[offsets[g]..offsets[g + 1]]`, ascending. Empty when the join
+    /// never reads this side by group (the driving side of a row-ordered join).
     pub offsets: Vec<usize>,
     pub rows: Vec<usize>,
 }
@@ -66,6 +67,9 @@ struct PartGroups {
 
 pub(crate) struct FactorizeOptions<'a> {
     pub nulls_equal: bool,
+    /// Which sides need their group→rows CSR: a row-ordered join reads only the non-driving side's.
+    pub csr_left: bool,
+    pub csr_right: bool,
     /// Give unmatched probe-side keys groups of their own.
     pub insert_probe: bool,
     pub threads: usize,
@@ -88,7 +92,7 @@ pub(crate) fn factorize(
     let (build_parts, probe_parts) = rayon::join(
         || {
             scatter(
-                &build.hashes,
+                build.hashes(),
                 bits,
                 |i| nulls_equal || !build.has_null(i),
                 opts.threads,
@@ -96,7 +100,7 @@ pub(crate) fn factorize(
         },
         || {
             scatter(
-                &probe.hashes,
+                probe.hashes(),
                 bits,
                 |i| nulls_equal || !probe.has_null(i),
                 opts.threads,
@@ -136,10 +140,15 @@ pub(crate) fn factorize(
         .flat_map(|p| p.reps.iter().map(|&r| rep_of(r)))
         .collect();
 
-    let build_side = side_groups(build.len(), n_groups, &parts, &bases, |p| {
+    let (build_csr, probe_csr) = if left_builds {
+        (opts.csr_left, opts.csr_right)
+    } else {
+        (opts.csr_right, opts.csr_left)
+    };
+    let build_side = side_groups(build.len(), n_groups, &parts, &bases, build_csr, |p| {
         (&p.build_rows, &p.build_gid)
     });
-    let probe_side = side_groups(probe.len(), n_groups, &parts, &bases, |p| {
+    let probe_side = side_groups(probe.len(), n_groups, &parts, &bases, probe_csr, |p| {
         (&p.probe_rows, &p.probe_gid)
     });
     let (left, right) = if left_builds {
@@ -172,7 +181,7 @@ fn group_partition(
     };
     let mut build_gid = Vec::with_capacity(build_rows.len());
     for &row in &build_rows {
-        let h = build.hashes[row];
+        let h = build.hashes()[row];
         let g = match table.find(h, |&(hh, g)| hh == h && same(&reps, g, build, row)) {
             Some(&(_, g)) => g,
             None => {
@@ -186,7 +195,7 @@ fn group_partition(
     }
     let mut probe_gid = Vec::with_capacity(probe_rows.len());
     for &row in &probe_rows {
-        let h = probe.hashes[row];
+        let h = probe.hashes()[row];
         let g = match table.find(h, |&(hh, g)| hh == h && same(&reps, g, probe, row)) {
             Some(&(_, g)) => g,
             None if insert_probe => {
@@ -274,9 +283,25 @@ fn side_groups(
     n_groups: usize,
     parts: &[PartGroups],
     bases: &[usize],
+    with_csr: bool,
     pick: impl Fn(&PartGroups) -> (&Vec<usize>, &Vec<usize>) + Sync,
 ) -> SideGroups {
     let mut row_gid = vec![NONE; n_rows];
+    if !with_csr {
+        let writer = RowGidWriter(row_gid.as_mut_ptr(), n_rows);
+        parts.par_iter().zip(bases).for_each(|(p, &base)| {
+            let (part_rows, gids) = pick(p);
+            for (&row, &g) in part_rows.iter().zip(gids).filter(|(_, &g)| g != NONE) {
+                // SAFETY: as below: rows are disjoint across partitions and in bounds.
+                unsafe { writer.write(row, base + g) };
+            }
+        });
+        return SideGroups {
+            row_gid,
+            offsets: Vec::new(),
+            rows: Vec::new(),
+        };
+    }
     let mut offsets = vec![0usize; n_groups + 1];
     // Grouped rows per partition; partition p owns rows[starts[p]..starts[p + 1]] and offsets[bases[p]..bases[p + 1]].
     let grouped: Vec<usize> = parts

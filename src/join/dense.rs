@@ -53,7 +53,7 @@ pub(crate) fn factorize(
     let null_gid = range as usize;
     let n_groups = range as usize + null_group as usize;
 
-    let side = |keys: &EncodedKeys, words: &[u64]| {
+    let side = |keys: &EncodedKeys, words: &[u64], with_csr: bool| {
         let row_gid: Vec<usize> = (0..words.len())
             .into_par_iter()
             .map(|i| {
@@ -70,14 +70,21 @@ pub(crate) fn factorize(
                 }
             })
             .collect();
-        let (offsets, rows) = csr(&row_gid, n_groups);
+        let (offsets, rows) = if with_csr {
+            csr(&row_gid, n_groups)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         SideGroups {
             row_gid,
             offsets,
             rows,
         }
     };
-    let (l, r) = rayon::join(|| side(left, lw), || side(right, rw));
+    let (l, r) = rayon::join(
+        || side(left, lw, opts.csr_left),
+        || side(right, rw, opts.csr_right),
+    );
     Some(Groups {
         n_groups,
         left: l,

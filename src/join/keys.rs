@@ -7,7 +7,7 @@
 //! - `Bytes`: one string or binary column, borrowed from the Arrow buffers (no copy); hashed once.
 //! - `Rows`: anything else, in arrow's row format (several columns, decimals, nulls in multi-column keys).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
@@ -292,7 +292,9 @@ pub(crate) struct EncodedKeys {
     repr: Repr,
     /// Rows whose key has a null in any column (validity `false`).
     nulls: Option<NullBuffer>,
-    pub hashes: Vec<u64>,
+    len: usize,
+    /// Computed on first use: the dense path never hashes.
+    hashes: OnceLock<Vec<u64>>,
 }
 
 /// How both sides encode their keys; decided once from the unified types.
@@ -335,42 +337,18 @@ impl Layout {
         let nulls = columns.iter().fold(None, |acc: Option<NullBuffer>, c| {
             NullBuffer::union(acc.as_ref(), c.logical_nulls().as_ref())
         });
-        let is_null = |i: usize| nulls.as_ref().is_some_and(|n| n.is_null(i));
-        let (repr, hashes) = match self {
-            Layout::Word => {
-                let words = pack_words(columns, len)?;
-                let hashes = par_map(len, |i| {
-                    if is_null(i) {
-                        NULL_HASH
-                    } else {
-                        hash_word(words[i])
-                    }
-                });
-                (Repr::Word(words), hashes)
-            }
-            Layout::Bytes => {
-                let col = BytesColumn::new(&columns[0]).ok_or_else(|| {
-                    MergeError::Internal(format!("bytes layout for {}", columns[0].data_type()))
-                })?;
-                let hashes = par_map(len, |i| {
-                    if is_null(i) {
-                        NULL_HASH
-                    } else {
-                        hash_bytes(col.value(i))
-                    }
-                });
-                (Repr::Bytes(col), hashes)
-            }
-            Layout::Rows(converter) => {
-                let rows = converter.convert_columns(columns)?;
-                let hashes = par_map(len, |i| hash_bytes(rows.row(i).as_ref()));
-                (Repr::Rows(rows), hashes)
-            }
+        let repr = match self {
+            Layout::Word => Repr::Word(pack_words(columns, len)?),
+            Layout::Bytes => Repr::Bytes(BytesColumn::new(&columns[0]).ok_or_else(|| {
+                MergeError::Internal(format!("bytes layout for {}", columns[0].data_type()))
+            })?),
+            Layout::Rows(converter) => Repr::Rows(converter.convert_columns(columns)?),
         };
         Ok(EncodedKeys {
             repr,
             nulls,
-            hashes,
+            len,
+            hashes: OnceLock::new(),
         })
     }
 }
@@ -491,7 +469,28 @@ fn word_getter(col: &ArrayRef) -> Result<WordGetter<'_>> {
 
 impl EncodedKeys {
     pub(crate) fn len(&self) -> usize {
-        self.hashes.len()
+        self.len
+    }
+
+    /// Every row's key hash (nulls share one), computed in parallel on first use.
+    pub(crate) fn hashes(&self) -> &[u64] {
+        self.hashes.get_or_init(|| match &self.repr {
+            Repr::Word(words) => par_map(self.len, |i| {
+                if self.has_null(i) {
+                    NULL_HASH
+                } else {
+                    hash_word(words[i])
+                }
+            }),
+            Repr::Bytes(col) => par_map(self.len, |i| {
+                if self.has_null(i) {
+                    NULL_HASH
+                } else {
+                    hash_bytes(col.value(i))
+                }
+            }),
+            Repr::Rows(rows) => par_map(self.len, |i| hash_bytes(rows.row(i).as_ref())),
+        })
     }
 
     /// Whether the key at `i` has a null in any column.
@@ -559,7 +558,7 @@ mod tests {
         assert!(el.key_eq(0, &er, 1));
         assert!(el.key_eq(2, &er, 0));
         assert!(!el.key_eq(1, &er, 0));
-        assert_eq!(el.hashes[0], er.hashes[1]);
+        assert_eq!(el.hashes()[0], er.hashes()[1]);
     }
 
     #[test]

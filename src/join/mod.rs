@@ -68,9 +68,13 @@ fn join_on_pool(
     args.cancel.check()?;
 
     let key_ordered = args.key_ordered();
+    let every_group = key_ordered || args.validate.is_some();
+    let drive_right = matches!(args.kind, JoinKind::Right | JoinKind::RightAnti);
     let opts = FactorizeOptions {
         nulls_equal: args.nulls_equal,
-        insert_probe: key_ordered || args.validate.is_some(),
+        csr_left: every_group || drive_right,
+        csr_right: every_group || !drive_right,
+        insert_probe: every_group,
         threads,
         cancel: &args.cancel,
     };
