@@ -10,7 +10,7 @@ import time
 
 import mergekit
 import pytest
-from conftest import rows_of, write_tsv
+from files_helpers import rows_of, write_tsv
 from mergekit._arrow import merge_tables
 from mergekit.files_cli import main
 

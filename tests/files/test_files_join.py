@@ -8,7 +8,7 @@ import mergekit
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import rows_of, skewed_sides, write_tsv
+from files_helpers import make_skewed_files, rows_of, skewed_sides, write_tsv
 from mergekit._arrow import merge_tables
 from mergekit.exceptions import ColumnNotFoundError, InputFormatError, InputIOError, InvalidMergeError
 
@@ -31,8 +31,8 @@ def read_output(path, sep="\t"):
 
 
 @pytest.mark.parametrize("how", HOWS)
-def test_spilled_join_with_skewed_key_equals_in_memory_merge(tmp_path, skewed_files, how):
-    lp, rp = skewed_files
+def test_spilled_join_with_skewed_key_equals_in_memory_merge(tmp_path, how):
+    lp, rp = make_skewed_files(tmp_path)
     out = tmp_path / "out.tsv"
     spill = tmp_path / "spill"
     spill.mkdir()
@@ -52,8 +52,8 @@ def test_spilled_join_with_skewed_key_equals_in_memory_merge(tmp_path, skewed_fi
 
 
 @pytest.mark.parametrize("how", ["inner", "outer", "left_anti"])
-def test_in_memory_path_equals_merge(tmp_path, skewed_files, how):
-    lp, rp = skewed_files
+def test_in_memory_path_equals_merge(tmp_path, how):
+    lp, rp = make_skewed_files(tmp_path)
     out = tmp_path / "out.tsv"
     s = mergekit.join_files(lp, rp, out, on="ID", how=how, memory_limit="4GB")
     assert not s.spilled
