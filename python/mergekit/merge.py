@@ -247,6 +247,23 @@ def _range_join(left_ax: pd.Index, right_ax: pd.Index) -> bool:
     return bool(steps[0] > 0 and (steps == steps[0]).all())
 
 
+def _pandas22_shared_name(left_ax: pd.Index, right_ax: pd.Index, how: str) -> bool:
+    """Whether pandas 2.2 names an index join's result by the name both indexes share (else no name), where
+    pandas 3 keeps the driving index's name."""
+    if _HAS_ANTI or isinstance(left_ax, pd.MultiIndex) or isinstance(right_ax, pd.MultiIndex):
+        return False
+    if not len(left_ax) or not len(right_ax):
+        return False
+    lu, ru = left_ax.is_unique, right_ax.is_unique
+    monotonic = left_ax.is_monotonic_increasing and right_ax.is_monotonic_increasing
+    if monotonic and (lu or ru) and left_ax.equals(right_ax):
+        return False  # the monotonic path returns the left index itself
+    if lu and ru:
+        return how in ("inner", "outer")  # intersection/union, or the monotonic path's _wrap_joined_index
+    # duplicates: only the monotonic path (one side unique) renames; the general one keeps a side's name
+    return (lu or ru) and monotonic
+
+
 def _empty_index_join(left_ax, right_ax, how, sort, li, ri):
     """pandas' ``Index._join_empty``: the non-empty side's index for the joins that keep it (ordered by the
     engine when sorting), else the empty side's own index."""
@@ -426,6 +443,8 @@ class _EngineMixin:
         left_ax, right_ax = self.left.index, self.right.index
         if self.left_index and self.right_index:
             join_index, li, ri = self._index_join(left_ax, right_ax, self.how)
+            if _pandas22_shared_name(left_ax, right_ax, self.how):
+                join_index = join_index.set_names(left_ax.name if left_ax.name == right_ax.name else None)
         elif self.right_index and self.how == "left":
             join_index, li, ri = self._left_join_on_index(
                 left_ax, right_ax, self.left_join_keys, self.left_on, flip=False
