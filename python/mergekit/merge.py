@@ -29,9 +29,10 @@ pandas behaviour not matched (the testable ones are pinned in ``tests/pandas_par
   types either, ``sort=True`` may order it differently.
 - ``nulls_equal=False`` (not a pandas option) sorts missing keys last, also datetimes and categoricals,
   which pandas sorts first.
-- pandas 2.2: no anti joins (``how="left_anti"`` raises pandas 2.2's ``ValueError``), and mergekit keeps
-  pandas 3's row order where pandas 2.2 differs (some inner/left joins whose output has as many rows as the
-  left frame, a pandas 2.2 ordering bug fixed in 3.0).
+- pandas 2.2: no anti joins (``how="left_anti"`` raises pandas 2.2's ``ValueError``); mergekit keeps
+  pandas 3's row order where pandas 2.2 reorders an inner join whose output has exactly as many rows as the
+  left frame (a libjoin shortcut, fixed in 3.0); and index-on-index joins with duplicate keys may name the
+  result index differently (pandas 2.2's naming depends on which of its internal join paths runs).
 - Non-pandas inputs have no index: ``left_index``/``right_index`` raise ``InvalidMergeError`` for them, and an
   object that only exports ``__arrow_c_stream__`` comes back as a ``pyarrow.Table``.
 """
