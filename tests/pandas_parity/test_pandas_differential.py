@@ -151,6 +151,11 @@ def index_case(draw):
     return left, right, kw
 
 
+@pytest.mark.xfail(
+    not PANDAS_3,
+    reason="pandas 2.2's index joins name and order some results by internal path (documented in merge.py)",
+    strict=False,
+)
 @settings(BASE, max_examples=150)
 @given(index_case())
 def test_pandas_index_joins_match(case):
