@@ -37,12 +37,11 @@ os.environ["POLARS_MAX_THREADS"] = str(ARGS.threads)
 os.environ["MERGEKIT_THREADS"] = str(ARGS.threads)
 
 import duckdb  # noqa: E402
+import mergekit  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import polars as pl  # noqa: E402
 import pyarrow as pa  # noqa: E402
-
-import mergekit  # noqa: E402
 
 pa.set_cpu_count(ARGS.threads)
 pa.set_io_thread_count(ARGS.threads)
@@ -102,7 +101,10 @@ def _duckdb_arrow(result):
 
 
 def engines(left: pd.DataFrame, right: pd.DataFrame, how: str):
-    lpa, rpa = pa.Table.from_pandas(left, preserve_index=False), pa.Table.from_pandas(right, preserve_index=False)
+    lpa, rpa = (
+        pa.Table.from_pandas(left, preserve_index=False),
+        pa.Table.from_pandas(right, preserve_index=False),
+    )
     lpl, rpl = pl.from_arrow(lpa), pl.from_arrow(rpa)
     pl_how = {"outer": "full"}.get(how, how)
     pa_how = {"inner": "inner", "left": "left outer", "outer": "full outer"}[how]
@@ -144,11 +146,17 @@ def main() -> None:
                             continue
                         measure(fn)  # warm-up: first-touch of fresh memory is slow here
                         runs = [measure(fn) for _ in range(ARGS.repeat)]
-                        results[name] = (kind, statistics.median(r[0] for r in runs), max(r[1] for r in runs), runs[0][2])
+                        results[name] = (
+                            kind,
+                            statistics.median(r[0] for r in runs),
+                            max(r[1] for r in runs),
+                            runs[0][2],
+                        )
                     for name, (kind, secs, peak, out) in results.items():
                         mk = results.get(f"mergekit[{kind}]")
                         ratio = "" if name.startswith("mergekit") or mk is None else f"{secs / mk[1]:.1f}x"
-                        print(f"| {n:.0e} | {key} | {shape} | {how} | {name} | {secs:.3f} | {peak:.0f} | {out} | {ratio} |", flush=True)
+                        cells = [f"{n:.0e}", key, shape, how, name, f"{secs:.3f}", f"{peak:.0f}", out, ratio]
+                        print("| " + " | ".join(map(str, cells)) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def join_indices(
     max_output_rows: Optional[int] = None,
     threads: Optional[int] = None,
 ) -> tuple[_Array, _Array]:
-    """Match rows of two key tables; returns (left_row, right_row) int64 arrays, -1 where a side has no row."""
+    """Match rows of two key tables: (left_row, right_row) int64 arrays, -1 where a side has no row."""
 
 def take(table: _ArrowStream, indices: _ArrowArray, *, threads: Optional[int] = None) -> _Table:
     """Gather rows of ``table`` by int64 ``indices`` in parallel; -1 gives a null row."""
@@ -49,7 +49,9 @@ def read_csv(
 ) -> tuple[_Table, list[str], int]:
     """Read a delimited file in parallel; returns (table, bad-line warnings, bad-line count)."""
 
-def csv_columns(path: str, *, sep: str = "\t", quotechar: Optional[str] = '"', header: bool = True) -> list[str]:
+def csv_columns(
+    path: str, *, sep: str = "\t", quotechar: Optional[str] = '"', header: bool = True
+) -> list[str]:
     """Column names of a delimited file (reads only its first record)."""
 
 class JoinProgress:

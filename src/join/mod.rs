@@ -44,6 +44,13 @@ pub fn join_indices(
     })
 }
 
+/// The cross product of `n_left` × `n_right` rows in pandas' (left-major) order. A cross join has no key
+/// columns, so the row counts come from the caller.
+pub fn cross_indices(n_left: usize, n_right: usize, args: &JoinArgs) -> Result<JoinIndices> {
+    let pool = crate::pool::pool(args.threads)?;
+    pool.install(|| pairs::cross(n_left, n_right, args))
+}
+
 fn join_on_pool(
     left_keys: &[ArrayRef],
     right_keys: &[ArrayRef],

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3_arrow::{PyArray, PyTable};
 
 use crate::error::{MergeError, Result};
-use crate::join::{gather, JoinArgs};
+use crate::join::{gather, JoinArgs, JoinKind};
 use crate::py::{run_detached, to_py_err};
 
 /// A table's columns, each as one array (chunks concatenated only when there are several), and their names.
@@ -64,6 +64,10 @@ pub(crate) fn join_indices(
     let (lb, ls) = left_keys.into_inner();
     let (rb, rs) = right_keys.into_inner();
     let out = run_detached(py, &cancel, move || {
+        if args.kind == JoinKind::Cross {
+            let rows = |batches: &[RecordBatch]| batches.iter().map(|b| b.num_rows()).sum();
+            return crate::join::cross_indices(rows(&lb), rows(&rb), &args);
+        }
         let (l, ln) = columns(&lb, &ls)?;
         let (r, rn) = columns(&rb, &rs)?;
         if l.len() != r.len() {
