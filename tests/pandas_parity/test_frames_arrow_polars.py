@@ -13,9 +13,9 @@ import pytest
 
 pytest.importorskip("hypothesis", reason="hypothesis is a test dependency (pyproject's test extra)")
 pl = pytest.importorskip("polars", reason="polars is a test dependency (pyproject's test extra)")
-from conftest import BASE  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from parity_helpers import BASE  # noqa: E402
 
 PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3
 

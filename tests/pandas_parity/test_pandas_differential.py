@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("hypothesis", reason="hypothesis is a test dependency (pyproject's test extra)")
-from conftest import BASE, KEY_FAMILIES, PANDAS_3, VALUE_FAMILIES, codes_strategy, frame, run_both
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from parity_helpers import BASE, KEY_FAMILIES, PANDAS_3, VALUE_FAMILIES, codes_strategy, frame, run_both
 
 HOWS = ["inner", "left", "right", "outer", "cross"] + (["left_anti", "right_anti"] if PANDAS_3 else [])
 NULLABLE = {"float64", "float32", "object", "str", "string_python", "category", "datetime", "datetime_us",

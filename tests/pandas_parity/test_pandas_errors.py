@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import PANDAS_3, run_both
 from mergekit import exceptions as mkx
+from parity_helpers import PANDAS_3, run_both
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import mergekit
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PANDAS_3, assert_same
+from parity_helpers import PANDAS_3, assert_same
 
 LEFT = pd.DataFrame(
     {

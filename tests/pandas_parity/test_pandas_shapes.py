@@ -7,7 +7,7 @@ import mergekit
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PANDAS_3, run_both
+from parity_helpers import PANDAS_3, run_both
 
 L = pd.DataFrame({"k": [1, 2, 2, np.nan], "j": ["a", "b", "b", "c"], "v": [1, 2, 3, 4]})
 R = pd.DataFrame({"k": [2, np.nan, 5.0, 1], "j": ["b", "c", "x", "a"], "w": [1, 2, 3, 4]})
