@@ -5,7 +5,7 @@
 # on an embedded local Spark. Prints the merged table and the row counts.
 #   VENV=path   the venv to create or reuse (default .venv)
 #   OUTPUT=uri  where the output goes (default a fresh temporary directory)
-# Spark's own log goes to $OUTPUT.log (shown if the job fails).
+# Spark's own log goes to a temporary file (its tail is shown if the job fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
@@ -26,6 +26,8 @@ fi
 
 SPARK_SUBMIT="$("$PY" -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "bin", "spark-submit"))')"
 OUTPUT="${OUTPUT:-$(mktemp -d)/merged}"
+case "$OUTPUT" in *://*) ;; *) mkdir -p "$(dirname "$OUTPUT")" ;; esac
+LOG="$(mktemp -t mergekit-example.XXXXXX.log)"
 # Driver and workers run the venv's Python, the one with mergekit in it.
 export PYSPARK_PYTHON="$PWD/$VENV/bin/python" PYSPARK_DRIVER_PYTHON="$PWD/$VENV/bin/python"
 # pyspark warns about versions newer than it has been tested with; the job does not depend on them.
@@ -34,8 +36,8 @@ export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore::FutureWarning}"
 
 if ! "$SPARK_SUBMIT" --master "local[*]" --conf spark.ui.enabled=false analysis.py \
     --data_source_1 examples/x_list.txt --data_source_2 examples/y_list.txt --output_uri "$OUTPUT" \
-    2>"$OUTPUT.log"; then
-  tail -30 "$OUTPUT.log" >&2
+    2>"$LOG"; then
+  tail -30 "$LOG" >&2
   exit 1
 fi
 echo "output: $OUTPUT"
