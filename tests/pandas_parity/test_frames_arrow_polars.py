@@ -8,14 +8,12 @@ from collections import Counter
 
 import mergekit
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pytest
-
-pytest.importorskip("hypothesis", reason="hypothesis is a test dependency (pyproject's test extra)")
-pl = pytest.importorskip("polars", reason="polars is a test dependency (pyproject's test extra)")
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from parity_helpers import BASE  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from parity_helpers import BASE
 
 PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3
 

@@ -11,8 +11,6 @@ import mergekit
 import numpy as np
 import pandas as pd
 import pytest
-
-pytest.importorskip("hypothesis", reason="hypothesis is a test dependency (pyproject's test extra)")
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from parity_helpers import BASE, KEY_FAMILIES, PANDAS_3, VALUE_FAMILIES, codes_strategy, frame, run_both
