@@ -386,24 +386,10 @@ fn pack_words(columns: &[ArrayRef], len: usize) -> Result<Vec<u64>> {
             (1u64 << bits) - 1
         };
         shift -= bits;
-        let get = word_getter(col)?;
-        words
-            .par_chunks_mut(CHUNK)
-            .enumerate()
-            .for_each(|(c, chunk)| {
-                let base = c * CHUNK;
-                for (k, w) in chunk.iter_mut().enumerate() {
-                    let i = base + k;
-                    if col.is_valid(i) {
-                        *w |= (get(i) & mask) << shift;
-                    }
-                }
-            });
+        or_column_bits(col, &mut words, shift, mask)?;
     }
     Ok(words)
 }
-
-type WordGetter<'a> = Box<dyn Fn(usize) -> u64 + Sync + 'a>;
 
 /// Flip the sign bit so that signed values order like unsigned ones.
 const fn flip64(v: i64) -> u64 {
@@ -426,45 +412,81 @@ fn float32_bits(v: f32) -> u64 {
     (if b >> 31 == 1 { !b } else { b | (1 << 31) }) as u64
 }
 
-/// Reads a fixed-width column's value at a row as order-preserving bits: comparing words compares values,
-/// so a `Word` key sorts without decoding (pandas' outer-join order) and can index a dense table.
-fn word_getter(col: &ArrayRef) -> Result<WordGetter<'_>> {
-    fn prim<T: ArrowPrimitiveType>(col: &ArrayRef, f: fn(T::Native) -> u64) -> WordGetter<'_> {
+/// ORs a fixed-width column's order-preserving bits, masked and shifted, into `words`; comparing words then
+/// compares values, so a `Word` key sorts without decoding (pandas' outer-join order) and can index a dense
+/// table. Null rows are left alone (their null flag, not their word, decides equality). Generic per type,
+/// so the per-row conversion inlines into a tight loop.
+fn or_column_bits(col: &ArrayRef, words: &mut [u64], shift: u32, mask: u64) -> Result<()> {
+    fn prim<T: ArrowPrimitiveType>(
+        col: &ArrayRef,
+        words: &mut [u64],
+        shift: u32,
+        mask: u64,
+        bits_of: impl Fn(T::Native) -> u64 + Sync,
+    ) {
         let values = col.as_primitive::<T>().values();
-        Box::new(move |i| f(values[i]))
+        let nulls = col.logical_nulls();
+        words
+            .par_chunks_mut(CHUNK)
+            .zip(values.par_chunks(CHUNK))
+            .enumerate()
+            .for_each(|(c, (ws, vs))| match &nulls {
+                None => {
+                    for (w, &v) in ws.iter_mut().zip(vs) {
+                        *w |= (bits_of(v) & mask) << shift;
+                    }
+                }
+                Some(n) => {
+                    for (k, (w, &v)) in ws.iter_mut().zip(vs).enumerate() {
+                        if n.is_valid(c * CHUNK + k) {
+                            *w |= (bits_of(v) & mask) << shift;
+                        }
+                    }
+                }
+            });
     }
     use DataType::*;
-    Ok(match col.data_type() {
+    let (w, s, m) = (words, shift, mask);
+    match col.data_type() {
         Boolean => {
             let b = col.as_boolean();
-            Box::new(move |i| b.value(i) as u64)
+            for (i, word) in w.iter_mut().enumerate() {
+                if b.is_valid(i) {
+                    *word |= ((b.value(i) as u64) & m) << s;
+                }
+            }
         }
-        Int8 => prim::<Int8Type>(col, |v| ((v as u8) ^ 0x80) as u64),
-        Int16 => prim::<Int16Type>(col, |v| ((v as u16) ^ 0x8000) as u64),
-        Int32 => prim::<Int32Type>(col, flip32),
-        Int64 => prim::<Int64Type>(col, flip64),
-        UInt8 => prim::<UInt8Type>(col, |v| v as u64),
-        UInt16 => prim::<UInt16Type>(col, |v| v as u64),
-        UInt32 => prim::<UInt32Type>(col, |v| v as u64),
-        UInt64 => prim::<UInt64Type>(col, |v| v),
-        Float32 => prim::<Float32Type>(col, float32_bits),
-        Float64 => prim::<Float64Type>(col, float64_bits),
-        Date32 => prim::<Date32Type>(col, flip32),
-        Date64 => prim::<Date64Type>(col, flip64),
-        Time32(TimeUnit::Second) => prim::<Time32SecondType>(col, flip32),
-        Time32(_) => prim::<Time32MillisecondType>(col, flip32),
-        Time64(TimeUnit::Microsecond) => prim::<Time64MicrosecondType>(col, flip64),
-        Time64(_) => prim::<Time64NanosecondType>(col, flip64),
-        Timestamp(TimeUnit::Second, _) => prim::<TimestampSecondType>(col, flip64),
-        Timestamp(TimeUnit::Millisecond, _) => prim::<TimestampMillisecondType>(col, flip64),
-        Timestamp(TimeUnit::Microsecond, _) => prim::<TimestampMicrosecondType>(col, flip64),
-        Timestamp(TimeUnit::Nanosecond, _) => prim::<TimestampNanosecondType>(col, flip64),
-        Duration(TimeUnit::Second) => prim::<DurationSecondType>(col, flip64),
-        Duration(TimeUnit::Millisecond) => prim::<DurationMillisecondType>(col, flip64),
-        Duration(TimeUnit::Microsecond) => prim::<DurationMicrosecondType>(col, flip64),
-        Duration(TimeUnit::Nanosecond) => prim::<DurationNanosecondType>(col, flip64),
-        other => return Err(MergeError::Internal(format!("no word getter for {other}"))),
-    })
+        Int8 => prim::<Int8Type>(col, w, s, m, |v| ((v as u8) ^ 0x80) as u64),
+        Int16 => prim::<Int16Type>(col, w, s, m, |v| ((v as u16) ^ 0x8000) as u64),
+        Int32 => prim::<Int32Type>(col, w, s, m, flip32),
+        Int64 => prim::<Int64Type>(col, w, s, m, flip64),
+        UInt8 => prim::<UInt8Type>(col, w, s, m, |v| v as u64),
+        UInt16 => prim::<UInt16Type>(col, w, s, m, |v| v as u64),
+        UInt32 => prim::<UInt32Type>(col, w, s, m, |v| v as u64),
+        UInt64 => prim::<UInt64Type>(col, w, s, m, |v| v),
+        Float32 => prim::<Float32Type>(col, w, s, m, float32_bits),
+        Float64 => prim::<Float64Type>(col, w, s, m, float64_bits),
+        Date32 => prim::<Date32Type>(col, w, s, m, flip32),
+        Date64 => prim::<Date64Type>(col, w, s, m, flip64),
+        Time32(TimeUnit::Second) => prim::<Time32SecondType>(col, w, s, m, flip32),
+        Time32(_) => prim::<Time32MillisecondType>(col, w, s, m, flip32),
+        Time64(TimeUnit::Microsecond) => prim::<Time64MicrosecondType>(col, w, s, m, flip64),
+        Time64(_) => prim::<Time64NanosecondType>(col, w, s, m, flip64),
+        Timestamp(TimeUnit::Second, _) => prim::<TimestampSecondType>(col, w, s, m, flip64),
+        Timestamp(TimeUnit::Millisecond, _) => {
+            prim::<TimestampMillisecondType>(col, w, s, m, flip64)
+        }
+        Timestamp(TimeUnit::Microsecond, _) => {
+            prim::<TimestampMicrosecondType>(col, w, s, m, flip64)
+        }
+        Timestamp(TimeUnit::Nanosecond, _) => prim::<TimestampNanosecondType>(col, w, s, m, flip64),
+        Duration(TimeUnit::Second) => prim::<DurationSecondType>(col, w, s, m, flip64),
+        Duration(TimeUnit::Millisecond) => prim::<DurationMillisecondType>(col, w, s, m, flip64),
+        Duration(TimeUnit::Microsecond) => prim::<DurationMicrosecondType>(col, w, s, m, flip64),
+        Duration(TimeUnit::Nanosecond) => prim::<DurationNanosecondType>(col, w, s, m, flip64),
+        other => return Err(MergeError::Internal(format!("no word layout for {other}"))),
+    }
+    Ok(())
 }
 
 impl EncodedKeys {
