@@ -1,7 +1,7 @@
 """The ``mergekit`` console script: ``mergekit join ...`` and ``mergekit emr ...``.
 
 Each subcommand lives in its own module and is imported only when used, so ``mergekit join`` does not
-pay for boto3 and ``mergekit emr`` does not load the engine.
+pay for boto3.
 """
 
 from __future__ import annotations
