@@ -174,40 +174,34 @@ fn group_partition(
 ) -> PartGroups {
     let mut table: HashTable<(u64, usize)> = HashTable::with_capacity(build_rows.len());
     let mut reps: Vec<(bool, usize)> = Vec::new();
-    let same = |reps: &[(bool, usize)], g: usize, keys: &EncodedKeys, row: usize| {
-        let (on_probe, rep) = reps[g];
-        let rep_keys = if on_probe { probe } else { build };
-        rep_keys.key_eq(rep, keys, row)
-    };
-    let mut build_gid = Vec::with_capacity(build_rows.len());
-    for &row in &build_rows {
-        let h = build.hashes()[row];
-        let g = match table.find(h, |&(hh, g)| hh == h && same(&reps, g, build, row)) {
-            Some(&(_, g)) => g,
-            None => {
-                let g = reps.len();
-                reps.push((false, row));
-                table.insert_unique(h, (h, g), |&(hh, _)| hh);
-                g
-            }
+    let side = |on_probe: bool| if on_probe { probe } else { build };
+    // The row's group; a new one when the key is unseen and `insert`, else NONE.
+    let mut group_of = |on_probe: bool, row: usize, insert: bool| -> usize {
+        let keys = side(on_probe);
+        let h = keys.hashes()[row];
+        let same = |&(hh, g): &(u64, usize)| {
+            let (rep_on_probe, rep) = reps[g];
+            hh == h && side(rep_on_probe).key_eq(rep, keys, row)
         };
-        build_gid.push(g);
-    }
-    let mut probe_gid = Vec::with_capacity(probe_rows.len());
-    for &row in &probe_rows {
-        let h = probe.hashes()[row];
-        let g = match table.find(h, |&(hh, g)| hh == h && same(&reps, g, probe, row)) {
+        match table.find(h, same) {
             Some(&(_, g)) => g,
-            None if insert_probe => {
+            None if insert => {
                 let g = reps.len();
-                reps.push((true, row));
+                reps.push((on_probe, row));
                 table.insert_unique(h, (h, g), |&(hh, _)| hh);
                 g
             }
             None => NONE,
-        };
-        probe_gid.push(g);
-    }
+        }
+    };
+    let build_gid: Vec<usize> = build_rows
+        .iter()
+        .map(|&row| group_of(false, row, true))
+        .collect();
+    let probe_gid: Vec<usize> = probe_rows
+        .iter()
+        .map(|&row| group_of(true, row, insert_probe))
+        .collect();
     PartGroups {
         build_rows,
         build_gid,
