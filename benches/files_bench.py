@@ -44,11 +44,12 @@ os.environ["POLARS_MAX_THREADS"] = str(ARGS.threads)
 os.environ["MERGEKIT_THREADS"] = str(ARGS.threads)
 
 import duckdb  # noqa: E402
-import mergekit  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
+
+import mergekit  # noqa: E402
 from mergekit.files import parse_memory  # noqa: E402
 
 pa.set_cpu_count(ARGS.threads)

@@ -37,11 +37,12 @@ os.environ["POLARS_MAX_THREADS"] = str(ARGS.threads)
 os.environ["MERGEKIT_THREADS"] = str(ARGS.threads)
 
 import duckdb  # noqa: E402
-import mergekit  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import polars as pl  # noqa: E402
 import pyarrow as pa  # noqa: E402
+
+import mergekit  # noqa: E402
 
 pa.set_cpu_count(ARGS.threads)
 pa.set_io_thread_count(ARGS.threads)

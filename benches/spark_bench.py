@@ -113,9 +113,9 @@ def in_spark(
     from pyspark.sql import functions as F
 
     sys.path.insert(0, str(ROOT))
-    import mergekit.spark as mks
-
     import analysis
+
+    import mergekit.spark as mks
 
     def read():
         opts = {"header": True, "sep": "\t", "mode": "FAILFAST"}

@@ -16,7 +16,8 @@ venv=.venv-spark35
 "$venv/bin/python" -m pip install -q --upgrade pip
 # pyspark 3.5 predates numpy 2 and pandas 3; these pins are the newest that its Arrow/pandas UDF code accepts.
 "$venv/bin/python" -m pip install -q "pyspark>=3.5,<3.6" "pandas>=2.2,<2.3" "pyarrow>=15,<18" "numpy>=1.23,<2" \
-  "pytest>=8" "hypothesis>=6.100" "polars>=1.0"
+  "pytest>=8" "hypothesis>=6.100" "polars>=1.0" \
+  "pytest-timeout>=2.3" "pytest-xdist>=3.5"
 "$venv/bin/python" -m pip install -q --force-reinstall --no-deps "$wheel"
 "$venv/bin/python" - <<'PY'
 import pyspark, pandas, pyarrow, numpy, mergekit

@@ -51,10 +51,7 @@ pub enum MergeError {
     },
 
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
 
     #[error("arrow: {0}")]
     Arrow(#[from] ArrowError),

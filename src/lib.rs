@@ -1,6 +1,6 @@
 //! mergekit: an Arrow-native, partitioned, multi-threaded hash join.
 //!
-//! This file is a table of contents. The engine (`join`, `io`) never sees a PyO3 type; the bindings live in
+//! This file is a table of contents. The engine (`join`, `io`) never sees a `PyO3` type; the bindings live in
 //! `py` and are compiled only with the `python` feature that maturin turns on.
 
 pub mod error;

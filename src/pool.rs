@@ -26,9 +26,7 @@ pub fn default_threads() -> usize {
             return n;
         }
     }
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 /// A pool with `threads` workers that belongs to this process.
@@ -36,16 +34,16 @@ pub fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>> {
     let n = threads.filter(|&n| n > 0).unwrap_or_else(default_threads);
     let key = (std::process::id(), n);
     // A poisoned lock only means another thread panicked while inserting; the map is still usable.
-    let mut guard = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut guard = POOLS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let pools = guard.get_or_insert_with(HashMap::new);
     // Pools of a parent process are useless after fork: forget them (dropping would try to join dead threads).
     let pid = key.0;
     pools.retain(|k, p| {
-        if k.0 != pid {
+        if k.0 == pid {
+            true
+        } else {
             std::mem::forget(Arc::clone(p));
             false
-        } else {
-            true
         }
     });
     if let Some(p) = pools.get(&key) {

@@ -1,6 +1,16 @@
 """Type stub for the private native module. Use the public names in ``mergekit`` instead."""
 
-from typing import Any, Optional, Protocol
+from typing import Any, Optional, Protocol, final
+
+__all__ = [
+    "JoinProgress",
+    "csv_columns",
+    "default_threads",
+    "join_files",
+    "join_indices",
+    "read_csv",
+    "take",
+]
 
 class _ArrowStream(Protocol):
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any: ...
@@ -40,7 +50,7 @@ def read_csv(
     path: str,
     *,
     sep: str = "\t",
-    quotechar: Optional[str] = '"',
+    quotechar: Optional[str] = ...,  # '"' (pyo3 shows non-literal defaults as ...)
     header: bool = True,
     names: Optional[list[str]] = None,
     on_bad_lines: str = "error",
@@ -50,10 +60,15 @@ def read_csv(
     """Read a delimited file in parallel; returns (table, bad-line warnings, bad-line count)."""
 
 def csv_columns(
-    path: str, *, sep: str = "\t", quotechar: Optional[str] = '"', header: bool = True
+    path: str,
+    *,
+    sep: str = "\t",
+    quotechar: Optional[str] = ...,  # '"' (pyo3 shows non-literal defaults as ...)
+    header: bool = True,
 ) -> list[str]:
     """Column names of a delimited file (reads only its first record)."""
 
+@final
 class JoinProgress:
     """Counters of a running join_files, safe to poll from another thread."""
     def __init__(self) -> None: ...
@@ -73,10 +88,10 @@ def join_files(
     left_size: int = 0,
     right_size: int = 0,
     sep: str = "\t",
-    quotechar: Optional[str] = '"',
+    quotechar: Optional[str] = ...,  # '"' (pyo3 shows non-literal defaults as ...)
     header: bool = True,
     on_bad_lines: str = "error",
-    output_sep: Optional[str] = "\t",
+    output_sep: Optional[str] = ...,  # "\t"
     output_header: bool = True,
     nulls_equal: bool = True,
     threads: Optional[int] = None,

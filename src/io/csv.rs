@@ -149,12 +149,11 @@ fn parse_record(
             // Text after the closing quote, up to the separator or the end of the line, is kept literally.
             let after = close + 1;
             let stop = memchr::memchr2(sep, b'\n', &data[after..]).map_or(n, |k| after + k);
-            let tail_end =
-                if stop < n && data[stop] == b'\n' && stop > after && data[stop - 1] == b'\r' {
-                    stop - 1
-                } else {
-                    stop
-                };
+            let tail_end = if stop < n && data[stop] == b'\n' && stop > after && data[stop - 1] == b'\r' {
+                stop - 1
+            } else {
+                stop
+            };
             let field = if rewritten.is_none() && tail_end == after {
                 FieldRef::Input(p + 1, close)
             } else {
@@ -190,13 +189,7 @@ fn parse_record(
 
 /// The first record boundary at or after `target` when scanning from the boundary `from`: the position
 /// just after a record's `\n`, or `data.len()`.
-pub(crate) fn next_boundary(
-    data: &[u8],
-    from: usize,
-    target: usize,
-    sep: u8,
-    quote: Option<u8>,
-) -> usize {
+pub(crate) fn next_boundary(data: &[u8], from: usize, target: usize, sep: u8, quote: Option<u8>) -> usize {
     let n = data.len();
     if target >= n {
         return n;
@@ -300,9 +293,8 @@ fn parse_chunk(data: &[u8], ncols: usize, opts: &CsvOptions) -> ChunkOut {
             Err(RecordError::Unterminated) => {
                 out.error = Some(LocalError {
                     line,
-                    message:
-                        "unterminated quoted field: the quote opened on this line is never closed"
-                            .into(),
+                    message: "unterminated quoted field: the quote opened on this line is never closed"
+                        .into(),
                 });
                 return out;
             }
@@ -367,24 +359,28 @@ fn string_array(col: ColumnBuf) -> std::result::Result<StringArray, (usize, usiz
     let values_buf = Buffer::from_vec(values);
     // ok: offsets start at 0 and only grow, so `OffsetBuffer::new`'s monotonicity check cannot fail.
     let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-    match StringArray::try_new(offsets.clone(), values_buf.clone(), nulls) {
-        Ok(a) => Ok(a),
-        Err(_) => {
-            // Find the first value that is not UTF-8, to name its line and bytes.
-            let bytes = values_buf.as_slice();
-            for (row, w) in offsets.windows(2).enumerate() {
-                let v = &bytes[w[0] as usize..w[1] as usize];
-                if let Err(e) = std::str::from_utf8(v) {
-                    return Err((row, e.valid_up_to()));
-                }
+    if let Ok(a) = StringArray::try_new(offsets.clone(), values_buf.clone(), nulls) {
+        Ok(a)
+    } else {
+        // Find the first value that is not UTF-8, to name its line and bytes.
+        let bytes = values_buf.as_slice();
+        for (row, w) in offsets.windows(2).enumerate() {
+            let v = &bytes[w[0] as usize..w[1] as usize];
+            if let Err(e) = std::str::from_utf8(v) {
+                return Err((row, e.valid_up_to()));
             }
-            Err((0, 0))
         }
+        Err((0, 0))
     }
 }
 
 fn show_bytes(b: &[u8]) -> String {
-    b.iter().map(|x| format!("\\x{x:02x}")).collect()
+    use std::fmt::Write as _;
+    b.iter().fold(String::with_capacity(b.len() * 4), |mut s, x| {
+        // Writing to a String cannot fail.
+        let _ = write!(s, "\\x{x:02x}");
+        s
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -476,9 +472,7 @@ impl CsvFile {
                 &mut fields,
                 &mut scratch,
             )
-            .map_err(|_| {
-                self.parse_error(line + 1, "unterminated quoted field in the first record")
-            })?;
+            .map_err(|_| self.parse_error(line + 1, "unterminated quoted field in the first record"))?;
             if is_blank(&data[pos..r.end]) {
                 pos = r.end;
                 line += r.newlines;
@@ -553,11 +547,7 @@ impl CsvFile {
     }
 
     /// Parse about `max_bytes` more of the file (whole records), or `None` at the end.
-    pub fn next_block(
-        &mut self,
-        max_bytes: usize,
-        cancel: &Cancel,
-    ) -> Result<Option<Vec<RecordBatch>>> {
+    pub fn next_block(&mut self, max_bytes: usize, cancel: &Cancel) -> Result<Option<Vec<RecordBatch>>> {
         let data = self.data();
         let n = data.len();
         if self.pos >= n {
@@ -635,9 +625,7 @@ impl CsvFile {
             let start = self.pos / page * page;
             // SAFETY: a read-only, file-backed shared map: MADV_DONTNEED only drops pages, which are read back
             // from the file if touched again; nothing borrows this range any more.
-            let _ = unsafe {
-                m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, p - start)
-            };
+            let _ = unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, p - start) };
         }
         self.pos = p;
         self.line = line;
@@ -685,12 +673,7 @@ pub struct ReadResult {
 
 /// Read a whole file; with `infer_types`, columns whose every value parses as int64, float64 or bool
 /// (true/false, any case) get that type.
-pub fn read_csv(
-    path: &str,
-    opts: CsvOptions,
-    infer_types: bool,
-    cancel: &Cancel,
-) -> Result<ReadResult> {
+pub fn read_csv(path: &str, opts: CsvOptions, infer_types: bool, cancel: &Cancel) -> Result<ReadResult> {
     let mut f = CsvFile::open(path, opts)?;
     let block = (f.opts.chunk_bytes * rayon::current_num_threads().max(1) * 4).max(1 << 20);
     let mut batches = Vec::new();
@@ -699,7 +682,7 @@ pub fn read_csv(
     }
     let mut schema = f.schema();
     if infer_types && !batches.is_empty() {
-        let (s, b) = infer(&schema, batches)?;
+        let (s, b) = infer(&schema, &batches)?;
         schema = s;
         batches = b;
     }
@@ -713,7 +696,7 @@ pub fn read_csv(
 
 fn parse_bool(a: &StringArray) -> Option<BooleanArray> {
     let mut out = Vec::with_capacity(a.len());
-    for v in a.iter() {
+    for v in a {
         out.push(match v {
             None => None,
             Some(s) if s.eq_ignore_ascii_case("true") => Some(true),
@@ -724,7 +707,7 @@ fn parse_bool(a: &StringArray) -> Option<BooleanArray> {
     Some(BooleanArray::from(out))
 }
 
-fn infer(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+fn infer(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let strict = CastOptions {
         safe: false,
         ..Default::default()
@@ -890,9 +873,7 @@ mod tests {
 
     #[test]
     fn unterminated_quote_and_invalid_utf8_are_errors() {
-        let err = read(b"a\n1\n\"open\nx\n", CsvOptions::default())
-            .err()
-            .unwrap();
+        let err = read(b"a\n1\n\"open\nx\n", CsvOptions::default()).err().unwrap();
         assert!(matches!(err, MergeError::Parse { line: 3, .. }), "{err:?}");
         let err = read(b"a\tb\n1\t2\nx\t\xff\xfe\n", CsvOptions::default())
             .err()
@@ -900,10 +881,7 @@ mod tests {
         match err {
             MergeError::Parse { line, message, .. } => {
                 assert_eq!(line, 3);
-                assert!(
-                    message.contains("invalid UTF-8 in column \"b\""),
-                    "{message}"
-                );
+                assert!(message.contains("invalid UTF-8 in column \"b\""), "{message}");
             }
             other => panic!("{other:?}"),
         }
@@ -940,12 +918,7 @@ mod tests {
             &Cancel::default(),
         )
         .unwrap();
-        let types: Vec<_> = r
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.data_type().clone())
-            .collect();
+        let types: Vec<_> = r.schema.fields().iter().map(|f| f.data_type().clone()).collect();
         assert_eq!(
             types,
             [

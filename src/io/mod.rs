@@ -1,5 +1,5 @@
 //! Files: the delimited-file reader, spill files, the output writer and the out-of-core join driver.
-//! Nothing here sees a PyO3 type; `src/py/files.rs` is the binding.
+//! Nothing here sees a `PyO3` type; `src/py/files.rs` is the binding.
 
 pub mod csv;
 pub mod ooc;

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::{
-    new_empty_array, new_null_array, Array, ArrayRef, BooleanArray, RecordBatch,
-    RecordBatchOptions, RecordBatchReader,
+    new_empty_array, new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions,
+    RecordBatchReader,
 };
 use arrow_cast::cast;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -112,11 +112,7 @@ impl Source {
             Source::Batches { read, .. } => *read,
         }
     }
-    fn next_block(
-        &mut self,
-        max_bytes: usize,
-        cancel: &Cancel,
-    ) -> Result<Option<Vec<RecordBatch>>> {
+    fn next_block(&mut self, max_bytes: usize, cancel: &Cancel) -> Result<Option<Vec<RecordBatch>>> {
         match self {
             Source::Csv(f) => f.next_block(max_bytes, cancel),
             Source::Batches {
@@ -129,16 +125,13 @@ impl Source {
                 let mut bytes = 0usize;
                 while bytes < max_bytes {
                     cancel.check()?;
-                    match reader.next() {
-                        Some(b) => {
-                            let b = b?;
-                            bytes += b.get_array_memory_size();
-                            out.push(b);
-                        }
-                        None => {
-                            *done = true;
-                            break;
-                        }
+                    if let Some(b) = reader.next() {
+                        let b = b?;
+                        bytes += b.get_array_memory_size();
+                        out.push(b);
+                    } else {
+                        *done = true;
+                        break;
                     }
                 }
                 *read += bytes as u64;
@@ -217,16 +210,14 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-/// Peak resident memory of this process (VmHWM), in bytes; 0 where unknown.
+/// Peak resident memory of this process (`VmHWM`), in bytes; 0 where unknown.
 pub fn peak_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|k| k.parse::<u64>().ok())
-            })
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()))
         })
         .map_or(0, |kb| kb * 1024)
 }
@@ -304,7 +295,10 @@ impl SideData {
 
 /// The key type both sides are cast to, so equal keys hash alike in the partitioner.
 fn normal_type(t: &DataType) -> DataType {
-    use DataType::*;
+    use DataType::{
+        Binary, BinaryView, Dictionary, Float16, Float32, Float64, Int16, Int32, Int64, Int8, LargeBinary,
+        LargeUtf8, UInt16, UInt32, UInt64, UInt8, Utf8, Utf8View,
+    };
     match t {
         Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 => Int64,
         Float16 | Float32 | Float64 => Float64,
@@ -336,7 +330,7 @@ fn key_types(l: &[DataType], r: &[DataType]) -> Vec<DataType> {
 
 /// Cast a batch's key columns to the common key types (the schema changes with them).
 fn normalise(
-    batch: RecordBatch,
+    batch: &RecordBatch,
     keys: &[usize],
     types: &[DataType],
     schema: &SchemaRef,
@@ -376,6 +370,8 @@ fn mix(h: u64, v: u64) -> u64 {
 
 /// Partition number of every row: the top `bits` of a seeded hash of the key columns.
 fn partition_ids(batch: &RecordBatch, keys: &[usize], seed: u64, bits: u32) -> Result<Vec<u32>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
     use std::hash::BuildHasher;
     let n = batch.num_rows();
     let state = foldhash::fast::FixedState::with_seed(seed);
@@ -383,11 +379,9 @@ fn partition_ids(batch: &RecordBatch, keys: &[usize], seed: u64, bits: u32) -> R
     for &k in keys {
         let col = batch.column(k);
         let col = match col.data_type() {
-            DataType::Utf8
-            | DataType::Int64
-            | DataType::Float64
-            | DataType::Boolean
-            | DataType::Binary => Arc::clone(col),
+            DataType::Utf8 | DataType::Int64 | DataType::Float64 | DataType::Boolean | DataType::Binary => {
+                Arc::clone(col)
+            }
             // Any other (already unified) type hashes through its text form, which equal values share.
             _ => cast(col, &DataType::Utf8)?,
         };
@@ -401,8 +395,6 @@ fn partition_ids(batch: &RecordBatch, keys: &[usize], seed: u64, bits: u32) -> R
                 }
             }};
         }
-        use arrow_array::cast::AsArray;
-        use arrow_array::types::{Float64Type, Int64Type};
         match col.data_type() {
             DataType::Utf8 => fold!(col.as_string::<i32>(), |a: &arrow_array::StringArray, i| {
                 state.hash_one(a.value(i).as_bytes())
@@ -414,7 +406,7 @@ fn partition_ids(batch: &RecordBatch, keys: &[usize], seed: u64, bits: u32) -> R
                 fold!(
                     col.as_primitive::<Int64Type>(),
                     |a: &arrow_array::Int64Array, i| state.hash_one(a.value(i))
-                )
+                );
             }
             DataType::Float64 => fold!(
                 col.as_primitive::<Float64Type>(),
@@ -433,29 +425,18 @@ fn partition_ids(batch: &RecordBatch, keys: &[usize], seed: u64, bits: u32) -> R
             ),
             DataType::Boolean => {
                 fold!(col.as_boolean(), |a: &arrow_array::BooleanArray, i| state
-                    .hash_one(a.value(i) as u8))
+                    .hash_one(u8::from(a.value(i))));
             }
             other => return Err(MergeError::Internal(format!("partition hash of {other}"))),
         }
     }
     Ok(h.into_iter()
-        .map(|x| {
-            if bits == 0 {
-                0
-            } else {
-                (x >> (64 - bits)) as u32
-            }
-        })
+        .map(|x| if bits == 0 { 0 } else { (x >> (64 - bits)) as u32 })
         .collect())
 }
 
 /// Split a batch into one batch per partition.
-fn split_batch(
-    batch: &RecordBatch,
-    keys: &[usize],
-    seed: u64,
-    bits: u32,
-) -> Result<Vec<RecordBatch>> {
+fn split_batch(batch: &RecordBatch, keys: &[usize], seed: u64, bits: u32) -> Result<Vec<RecordBatch>> {
     let parts = 1usize << bits;
     let ids = partition_ids(batch, keys, seed, bits)?;
     let mut rows: Vec<Vec<u32>> = vec![Vec::new(); parts];
@@ -495,20 +476,18 @@ struct Driver<'a> {
 }
 
 fn position(schema: &Schema, name: &str, side: &str) -> Result<usize> {
-    schema
-        .index_of(name)
-        .map_err(|_| MergeError::ColumnNotFound {
-            side: if side == "left" { "left" } else { "right" },
-            column: name.to_string(),
-            available: format!(
-                "{:?}",
-                schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-            ),
-        })
+    schema.index_of(name).map_err(|_| MergeError::ColumnNotFound {
+        side: if side == "left" { "left" } else { "right" },
+        column: name.to_string(),
+        available: format!(
+            "{:?}",
+            schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+        ),
+    })
 }
 
 fn resolve(args: &JoinFilesArgs, ls: &SchemaRef, rs: &SchemaRef) -> Result<Resolved> {
@@ -532,14 +511,8 @@ fn resolve(args: &JoinFilesArgs, ls: &SchemaRef, rs: &SchemaRef) -> Result<Resol
         .iter()
         .map(|n| position(rs, n, "right"))
         .collect::<Result<Vec<_>>>()?;
-    let lt: Vec<DataType> = lkeys
-        .iter()
-        .map(|&k| ls.field(k).data_type().clone())
-        .collect();
-    let rt: Vec<DataType> = rkeys
-        .iter()
-        .map(|&k| rs.field(k).data_type().clone())
-        .collect();
+    let lt: Vec<DataType> = lkeys.iter().map(|&k| ls.field(k).data_type().clone()).collect();
+    let rt: Vec<DataType> = rkeys.iter().map(|&k| rs.field(k).data_type().clone()).collect();
     let types = key_types(&lt, &rt);
     let lschema = normal_schema(ls, &lkeys, &types);
     let rschema = normal_schema(rs, &rkeys, &types);
@@ -575,11 +548,7 @@ fn resolve(args: &JoinFilesArgs, ls: &SchemaRef, rs: &SchemaRef) -> Result<Resol
             .map(|n| position(&rschema, n, "right"))
             .transpose()?;
         plan.push((c.side, k, co));
-        fields.push(Field::new(
-            &c.name,
-            schema.field(k).data_type().clone(),
-            true,
-        ));
+        fields.push(Field::new(&c.name, schema.field(k).data_type().clone(), true));
     }
     Ok(Resolved {
         lkeys,
@@ -598,8 +567,7 @@ pub fn join_files(left: Input, right: Input, args: &JoinFilesArgs) -> Result<Sum
     let temp_parent = args
         .temp_dir
         .as_deref()
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
+        .map_or_else(std::env::temp_dir, std::path::PathBuf::from);
     crate::io::spill::remove_stale(&temp_parent);
     let (mut ls, lname) = Source::open(left)?;
     let (mut rs, _rname) = Source::open(right)?;
@@ -649,8 +617,7 @@ pub fn join_files(left: Input, right: Input, args: &JoinFilesArgs) -> Result<Sum
             .clamp(2, MAX_PARTITIONS)
             .next_power_of_two();
         let bits = parts.trailing_zeros();
-        let lparts =
-            d.partition_source(&mut ls, first, SideId::Left, &spill, bits, block_bytes, 0)?;
+        let lparts = d.partition_source(&mut ls, first, SideId::Left, &spill, bits, block_bytes, 0)?;
         let rparts = d.partition_source(
             &mut rs,
             None,
@@ -735,7 +702,7 @@ impl Driver<'_> {
         while let Some(batches) = src.next_block(block, &self.args.cancel)? {
             for b in batches {
                 self.count_rows(side, b.num_rows() as u64);
-                all.push(normalise(b, &keys, &types, &schema)?);
+                all.push(normalise(&b, &keys, &types, &schema)?);
             }
             self.args
                 .progress
@@ -774,14 +741,7 @@ impl Driver<'_> {
             self.count_rows(side, batches.iter().map(|b| b.num_rows() as u64).sum());
             let pieces: Vec<Vec<RecordBatch>> = batches
                 .into_par_iter()
-                .map(|b| {
-                    split_batch(
-                        &normalise(b, &keys, &types, &schema)?,
-                        &keys,
-                        SPILL_SEED,
-                        bits,
-                    )
-                })
+                .map(|b| split_batch(&normalise(&b, &keys, &types, &schema)?, &keys, SPILL_SEED, bits))
                 .collect::<Result<_>>()?;
             for per_part in pieces {
                 for (w, b) in writers.iter_mut().zip(per_part) {
@@ -797,13 +757,7 @@ impl Driver<'_> {
     }
 
     /// Partition one side of a pair again (level `depth`, its own seed).
-    fn repartition(
-        &self,
-        data: &SideData,
-        side: SideId,
-        bits: u32,
-        depth: u32,
-    ) -> Result<Vec<SpillFile>> {
+    fn repartition(&self, data: &SideData, side: SideId, bits: u32, depth: u32) -> Result<Vec<SpillFile>> {
         let spill = self
             .spill
             .as_ref()
@@ -906,24 +860,13 @@ impl Driver<'_> {
         Ok((idx.left, idx.right))
     }
 
-    fn join_loaded(
-        &mut self,
-        lb: &[RecordBatch],
-        rb: &[RecordBatch],
-        kind: JoinKind,
-    ) -> Result<()> {
+    fn join_loaded(&mut self, lb: &[RecordBatch], rb: &[RecordBatch], kind: JoinKind) -> Result<()> {
         let (li, ri) = self.engine(lb, rb, kind, false)?;
         self.emit(lb, rb, &li, &ri)
     }
 
     /// Gather and write output rows `li`/`ri` (-1: no row) of the loaded batches.
-    fn emit(
-        &mut self,
-        lb: &[RecordBatch],
-        rb: &[RecordBatch],
-        li: &[i64],
-        ri: &[i64],
-    ) -> Result<()> {
+    fn emit(&mut self, lb: &[RecordBatch], rb: &[RecordBatch], li: &[i64], ri: &[i64]) -> Result<()> {
         let lsel = Selector::new(lb, &self.r.lschema);
         let rsel = Selector::new(rb, &self.r.rschema);
         let slices: Vec<(usize, usize)> = (0..li.len())
@@ -948,13 +891,7 @@ impl Driver<'_> {
         Ok(())
     }
 
-    fn output_batch(
-        &self,
-        lsel: &Selector,
-        rsel: &Selector,
-        li: &[i64],
-        ri: &[i64],
-    ) -> Result<RecordBatch> {
+    fn output_batch(&self, lsel: &Selector, rsel: &Selector, li: &[i64], ri: &[i64]) -> Result<RecordBatch> {
         let lpos = lsel.positions(li);
         let rpos = rsel.positions(ri);
         let mut cols = Vec::with_capacity(self.r.plan.len());
@@ -966,13 +903,12 @@ impl Driver<'_> {
             let col = match co {
                 Some(rk) => {
                     let from_right = rsel.gather(rk, &rpos)?;
-                    let from_right = if from_right.data_type() != col.data_type() {
-                        cast(&from_right, col.data_type())?
-                    } else {
+                    let from_right = if from_right.data_type() == col.data_type() {
                         from_right
+                    } else {
+                        cast(&from_right, col.data_type())?
                     };
-                    let has_left =
-                        BooleanArray::from(li.iter().map(|&i| i >= 0).collect::<Vec<_>>());
+                    let has_left = BooleanArray::from(li.iter().map(|&i| i >= 0).collect::<Vec<_>>());
                     zip(&has_left, &col, &from_right)?
                 }
                 None => col,
@@ -1003,13 +939,13 @@ impl Driver<'_> {
         } else {
             (&rblocks, &lblocks)
         };
-        for (orange, obase) in outer.iter() {
+        for (orange, obase) in outer {
             let ob = if left_outer {
                 l.load(orange.clone())?
             } else {
                 r.load(orange.clone())?
             };
-            for (irange, ibase) in inner.iter() {
+            for (irange, ibase) in inner {
                 self.args.cancel.check()?;
                 let ib = if left_outer {
                     r.load(irange.clone())?
@@ -1041,7 +977,7 @@ impl Driver<'_> {
         if let Some(want) = emit_left {
             for (range, base) in &lblocks {
                 let lb = l.load(range.clone())?;
-                let n: usize = lb.iter().map(|b| b.num_rows()).sum();
+                let n: usize = lb.iter().map(arrow_array::RecordBatch::num_rows).sum();
                 let li: Vec<i64> = (0..n)
                     .filter(|&i| lmatched.get(*base as usize + i) == want)
                     .map(|i| i as i64)
@@ -1050,13 +986,10 @@ impl Driver<'_> {
                 self.emit(&lb, &[], &li, &ri)?;
             }
         }
-        if matches!(
-            kind,
-            JoinKind::Right | JoinKind::Outer | JoinKind::RightAnti
-        ) {
+        if matches!(kind, JoinKind::Right | JoinKind::Outer | JoinKind::RightAnti) {
             for (range, base) in &rblocks {
                 let rb = r.load(range.clone())?;
-                let n: usize = rb.iter().map(|b| b.num_rows()).sum();
+                let n: usize = rb.iter().map(arrow_array::RecordBatch::num_rows).sum();
                 let ri: Vec<i64> = (0..n)
                     .filter(|&i| !rmatched.get(*base as usize + i))
                     .map(|i| i as i64)
@@ -1099,8 +1032,8 @@ impl Driver<'_> {
                 }
                 Err(MergeError::OutputTooLarge { .. }) => {
                     // Halve the side with more rows and try each half.
-                    let ln: usize = lb.iter().map(|b| b.num_rows()).sum();
-                    let rn: usize = rb.iter().map(|b| b.num_rows()).sum();
+                    let ln: usize = lb.iter().map(arrow_array::RecordBatch::num_rows).sum();
+                    let rn: usize = rb.iter().map(arrow_array::RecordBatch::num_rows).sum();
                     if ln >= rn && ln > 1 {
                         let (a, b, na) = halves(lb);
                         self.block_pair(&a, rb, lbase, rbase, lmatched, rmatched, kind)?;
@@ -1123,7 +1056,7 @@ impl Driver<'_> {
 
 /// Split batches into two halves by rows (zero-copy slices); returns the rows of the first half too.
 fn halves(batches: &[RecordBatch]) -> (Vec<RecordBatch>, Vec<RecordBatch>, usize) {
-    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let total: usize = batches.iter().map(arrow_array::RecordBatch::num_rows).sum();
     let half = total / 2;
     let (mut a, mut b) = (Vec::new(), Vec::new());
     let mut seen = 0;
@@ -1196,11 +1129,7 @@ impl<'a> Selector<'a> {
 
     fn gather(&self, col: usize, pos: &[(usize, usize)]) -> Result<ArrayRef> {
         let null = new_null_array(self.schema.field(col).data_type(), 1);
-        let mut arrays: Vec<&dyn Array> = self
-            .batches
-            .iter()
-            .map(|b| b.column(col).as_ref())
-            .collect();
+        let mut arrays: Vec<&dyn Array> = self.batches.iter().map(|b| b.column(col).as_ref()).collect();
         arrays.push(null.as_ref());
         Ok(interleave(&arrays, pos)?)
     }
@@ -1350,10 +1279,8 @@ mod tests {
             keys.chunks(257)
                 .enumerate()
                 .map(|(c, ks)| {
-                    let k: Vec<Option<&str>> = ks
-                        .iter()
-                        .map(|s| (!s.is_empty()).then_some(s.as_str()))
-                        .collect();
+                    let k: Vec<Option<&str>> =
+                        ks.iter().map(|s| (!s.is_empty()).then_some(s.as_str())).collect();
                     let v: Vec<String> = (0..ks.len()).map(|i| format!("{tag}{c}_{i}")).collect();
                     let v: Vec<&str> = v.iter().map(String::as_str).collect();
                     batch(&k, &v, "k", col)

@@ -40,9 +40,7 @@ pub struct SpillDir {
 
 impl SpillDir {
     pub fn new(parent: Option<&Path>) -> Result<Self> {
-        let parent = parent
-            .map(Path::to_path_buf)
-            .unwrap_or_else(std::env::temp_dir);
+        let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
         remove_stale(&parent);
         let dir = tempfile::Builder::new()
             .prefix(&format!("{PREFIX}{}-", std::process::id()))
@@ -165,13 +163,11 @@ impl SpillFile {
         // SAFETY: the file is private to this join (in its own temporary directory) and never written again.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| io_err(&self.path, e))?;
         let len = map.len();
-        let bad = |what: &str| {
-            MergeError::Internal(format!("spill file {}: {what}", self.path.display()))
-        };
+        let bad = |what: &str| MergeError::Internal(format!("spill file {}: {what}", self.path.display()));
         if len < 10 {
             return Err(bad("truncated"));
         }
-        let ptr = NonNull::new(map.as_ptr() as *mut u8).ok_or_else(|| bad("null map"))?;
+        let ptr = NonNull::new(map.as_ptr().cast_mut()).ok_or_else(|| bad("null map"))?;
         // SAFETY: `ptr` points at `len` readable bytes that stay mapped as long as the `Mmap` owner lives,
         // and the buffer (and every array sliced from it) keeps that owner alive.
         let buffer = unsafe { Buffer::from_custom_allocation(ptr, len, Arc::new(map)) };
@@ -183,9 +179,7 @@ impl SpillFile {
         }
         let footer = arrow_ipc::root_as_footer(&buffer[len - 10 - footer_len..len - 10])
             .map_err(|e| bad(&format!("bad footer: {e}")))?;
-        let blocks = footer
-            .recordBatches()
-            .ok_or_else(|| bad("no record batches"))?;
+        let blocks = footer.recordBatches().ok_or_else(|| bad("no record batches"))?;
         if blocks.len() != self.batch_rows.len() {
             return Err(bad("batch count differs from what was written"));
         }
@@ -263,11 +257,7 @@ mod tests {
         assert!(dir.bytes_written() > 0);
         let got = f.load(1..3).unwrap();
         assert_eq!(got.len(), 2);
-        let v = got[1]
-            .column(1)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap();
+        let v = got[1].column(1).as_any().downcast_ref::<Int64Array>().unwrap();
         assert_eq!(v.values(), &[2, 3, 4]);
         let path = f.path.clone();
         drop(got);

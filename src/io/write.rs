@@ -56,7 +56,7 @@ impl OutputFile {
             _ => PathBuf::from("."),
         };
         let name = target.file_name().ok_or_else(|| {
-            MergeError::InvalidArgument(format!("output {target:?} is not a file path"))
+            MergeError::InvalidArgument(format!("output {} is not a file path", target.display()))
         })?;
         let tmp = dir.join(format!(
             ".{}.mergekit-{}.tmp",
@@ -100,9 +100,7 @@ impl OutputFile {
                 let n = batch.num_rows();
                 let parts: Vec<Vec<u8>> = (0..n.div_ceil(FORMAT_ROWS))
                     .into_par_iter()
-                    .map(|k| {
-                        format_rows(batch, k * FORMAT_ROWS, ((k + 1) * FORMAT_ROWS).min(n), sep)
-                    })
+                    .map(|k| format_rows(batch, k * FORMAT_ROWS, ((k + 1) * FORMAT_ROWS).min(n), sep))
                     .collect::<Result<_>>()?;
                 for p in parts {
                     out.write_all(&p).map_err(|e| io_err(&tmp, e))?;
@@ -165,12 +163,13 @@ fn push_field(out: &mut Vec<u8>, v: &[u8], sep: u8) {
 }
 
 fn format_rows(batch: &RecordBatch, start: usize, end: usize, sep: u8) -> Result<Vec<u8>> {
-    let options = FormatOptions::default().with_null("");
-    let mut out = Vec::with_capacity((end - start) * 16 * batch.num_columns().max(1));
+    use std::fmt::Write as _;
     enum Col<'a> {
         Str(&'a arrow_array::StringArray),
         Other(ArrayFormatter<'a>, &'a dyn Array),
     }
+    let options = FormatOptions::default().with_null("");
+    let mut out = Vec::with_capacity((end - start) * 16 * batch.num_columns().max(1));
     let cols: Vec<Col> = batch
         .columns()
         .iter()
@@ -197,10 +196,8 @@ fn format_rows(batch: &RecordBatch, start: usize, end: usize, sep: u8) -> Result
                 Col::Other(f, a) => {
                     if a.is_valid(i) {
                         scratch.clear();
-                        use std::fmt::Write as _;
-                        write!(scratch, "{}", f.value(i)).map_err(|e| {
-                            MergeError::Internal(format!("formatting a value: {e}"))
-                        })?;
+                        write!(scratch, "{}", f.value(i))
+                            .map_err(|e| MergeError::Internal(format!("formatting a value: {e}")))?;
                         push_field(&mut out, scratch.as_bytes(), sep);
                     }
                 }

@@ -32,9 +32,9 @@ impl FromStr for JoinKind {
             "right_anti" => JoinKind::RightAnti,
             other => {
                 return Err(MergeError::InvalidArgument(format!(
-                "how={other:?} is not a join kind; use one of 'inner', 'left', 'right', 'outer', \
+                    "how={other:?} is not a join kind; use one of 'inner', 'left', 'right', 'outer', \
                      'cross', 'left_semi', 'left_anti', 'right_anti'"
-            )))
+                )))
             }
         })
     }
@@ -47,10 +47,7 @@ impl JoinKind {
     }
     /// Whether the output keeps right rows that found no match.
     pub fn keeps_unmatched_right(self) -> bool {
-        matches!(
-            self,
-            JoinKind::Right | JoinKind::Outer | JoinKind::RightAnti
-        )
+        matches!(self, JoinKind::Right | JoinKind::Outer | JoinKind::RightAnti)
     }
 }
 

@@ -76,17 +76,9 @@ pub(crate) struct FactorizeOptions<'a> {
     pub cancel: &'a Cancel,
 }
 
-pub(crate) fn factorize(
-    left: &EncodedKeys,
-    right: &EncodedKeys,
-    opts: &FactorizeOptions,
-) -> Result<Groups> {
+pub(crate) fn factorize(left: &EncodedKeys, right: &EncodedKeys, opts: &FactorizeOptions) -> Result<Groups> {
     let left_builds = left.len() <= right.len();
-    let (build, probe) = if left_builds {
-        (left, right)
-    } else {
-        (right, left)
-    };
+    let (build, probe) = if left_builds { (left, right) } else { (right, left) };
     let bits = partition_bits(build.len().max(probe.len()), opts.threads);
     let nulls_equal = opts.nulls_equal;
     let (build_parts, probe_parts) = rayon::join(
@@ -113,9 +105,7 @@ pub(crate) fn factorize(
         .into_par_iter()
         .zip(probe_parts)
         .map(|(b, p)| match (build.words(), probe.words()) {
-            (Some(bw), Some(pw)) => {
-                group_partition_words(build, bw, probe, pw, b, p, opts.insert_probe)
-            }
+            (Some(bw), Some(pw)) => group_partition_words(build, bw, probe, pw, b, p, opts.insert_probe),
             _ => group_partition(build, probe, b, p, opts.insert_probe),
         })
         .collect();
@@ -194,10 +184,7 @@ fn group_partition(
             None => NONE,
         }
     };
-    let build_gid: Vec<usize> = build_rows
-        .iter()
-        .map(|&row| group_of(false, row, true))
-        .collect();
+    let build_gid: Vec<usize> = build_rows.iter().map(|&row| group_of(false, row, true)).collect();
     let probe_gid: Vec<usize> = probe_rows
         .iter()
         .map(|&row| group_of(true, row, insert_probe))
@@ -253,14 +240,7 @@ fn group_partition_words(
         .collect();
     let probe_gid: Vec<usize> = probe_rows
         .iter()
-        .map(|&row| {
-            group_of(
-                probe_words[row],
-                probe.has_null(row),
-                (true, row),
-                insert_probe,
-            )
-        })
+        .map(|&row| group_of(probe_words[row], probe.has_null(row), (true, row), insert_probe))
         .collect();
     PartGroups {
         build_rows,

@@ -1,7 +1,7 @@
 //! Dense keys: when `Word` keys (one integer-like column, or narrow columns packed together; the words
 //! are order-preserving and one-to-one with the keys) span a range not much larger than the number of
 //! rows, the word minus the minimum *is* the group id. No hashing, no partitions, no table, and
-//! group order is key order, so outer joins and `sort=True` need no sort. (DuckDB and polars special-case
+//! group order is key order, so outer joins and `sort=True` need no sort. (`DuckDB` and polars special-case
 //! this too; it is the common shape of surrogate ids.)
 
 use rayon::prelude::*;
@@ -15,11 +15,7 @@ const MAX_SPREAD: u64 = 2;
 const MIN_RANGE: u64 = 1 << 16;
 
 /// `None` when the keys are not `Word`s, or too sparse for a direct map.
-pub(crate) fn factorize(
-    left: &EncodedKeys,
-    right: &EncodedKeys,
-    opts: &FactorizeOptions,
-) -> Option<Groups> {
+pub(crate) fn factorize(left: &EncodedKeys, right: &EncodedKeys, opts: &FactorizeOptions) -> Option<Groups> {
     let (lw, rw) = (left.words()?, right.words()?);
     // Keys outside the smaller side's range cannot match; with `insert_probe` every key needs a group.
     let sides: Vec<(&EncodedKeys, &[u64])> = if opts.insert_probe {
@@ -40,18 +36,14 @@ pub(crate) fn factorize(
         })
         .fold((u64::MAX, 0), |a, b| (a.0.min(b.0), a.1.max(b.1)));
     let rows = (left.len() + right.len()) as u64;
-    let range = if min > max {
-        0
-    } else {
-        (max - min).checked_add(1)?
-    };
+    let range = if min > max { 0 } else { (max - min).checked_add(1)? };
     if range > (rows * MAX_SPREAD).max(MIN_RANGE) {
         return None;
     }
     let any_null = |k: &EncodedKeys| (0..k.len()).into_par_iter().any(|i| k.has_null(i));
     let null_group = opts.nulls_equal && (any_null(left) || any_null(right));
     let null_gid = range as usize;
-    let n_groups = range as usize + null_group as usize;
+    let n_groups = range as usize + usize::from(null_group);
 
     let side = |keys: &EncodedKeys, words: &[u64], with_csr: bool| {
         let row_gid: Vec<usize> = (0..words.len())

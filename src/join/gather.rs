@@ -17,11 +17,7 @@ const ROWS_PER_BATCH: usize = 1 << 20;
 
 /// The rows of a table (`batches` sharing `schema`) at `indices`, where -1 gives an all-null row.
 /// Fields become nullable when any index is -1.
-pub fn take_rows(
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    indices: &[i64],
-) -> Result<Vec<RecordBatch>> {
+pub fn take_rows(schema: &SchemaRef, batches: &[RecordBatch], indices: &[i64]) -> Result<Vec<RecordBatch>> {
     let columns: Vec<ArrayRef> = (0..schema.fields().len())
         .into_par_iter()
         .map(|c| {
@@ -83,10 +79,9 @@ pub fn take_rows(
 fn index_array(indices: &[i64]) -> Int64Array {
     let values = ScalarBuffer::from(indices.to_vec());
     let nulls = if indices.iter().any(|&i| i < 0) {
-        Some(NullBuffer::new(BooleanBuffer::collect_bool(
-            indices.len(),
-            |k| indices[k] >= 0,
-        )))
+        Some(NullBuffer::new(BooleanBuffer::collect_bool(indices.len(), |k| {
+            indices[k] >= 0
+        })))
     } else {
         None
     };
@@ -108,13 +103,9 @@ mod tests {
             arrow_schema::DataType::Utf8,
             false,
         )]));
-        let b1 = RecordBatch::try_new(
-            schema.clone(),
-            vec![Arc::new(StringArray::from(vec!["a", "b"]))],
-        )
-        .unwrap();
-        let b2 = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec!["c"]))])
-            .unwrap();
+        let b1 =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec!["a", "b"]))]).unwrap();
+        let b2 = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec!["c"]))]).unwrap();
         let out = take_rows(&schema, &[b1, b2], &[2, -1, 0]).unwrap();
         assert_eq!(out.len(), 1);
         let s = out[0].column(0).as_string::<i32>();

@@ -10,7 +10,13 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::*;
+use arrow_array::types::{
+    Date32Type, Date64Type, DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
+    DurationSecondType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
+    Time32MillisecondType, Time32SecondType, Time64MicrosecondType, Time64NanosecondType,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
 use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray};
 use arrow_buffer::NullBuffer;
 use arrow_cast::{cast_with_options, CastOptions};
@@ -31,7 +37,7 @@ const CHUNK: usize = 1 << 16;
 /// high bits (used for partitioning) and the low bits (used by the hash table).
 #[inline(always)]
 pub(crate) fn hash_word(x: u64) -> u64 {
-    let m = ((x ^ SEED) as u128).wrapping_mul(MUL as u128);
+    let m = u128::from(x ^ SEED).wrapping_mul(u128::from(MUL));
     (m >> 64) as u64 ^ (m as u64)
 }
 
@@ -44,17 +50,16 @@ fn hash_bytes(b: &[u8]) -> u64 {
 
 /// The type both sides' key column is cast to, or `None` when pandas would refuse to join them.
 fn common_type(l: &DataType, r: &DataType) -> Option<DataType> {
-    use DataType::*;
+    use DataType::{
+        Date32, Date64, Decimal128, Duration, Float16, Float32, Float64, Int64, LargeBinary, LargeUtf8, Null,
+        Time32, Time64, Timestamp, UInt64,
+    };
     let l = strip_dictionary(l);
     let r = strip_dictionary(r);
     if l == r {
-        return Some(if matches!(l, Float16) {
-            Float32
-        } else {
-            l.clone()
-        });
+        return Some(if matches!(l, Float16) { Float32 } else { l.clone() });
     }
-    let finer = |a: &TimeUnit, b: &TimeUnit| if unit_rank(a) >= unit_rank(b) { *a } else { *b };
+    let finer = |a: &TimeUnit, b: &TimeUnit| if unit_rank(*a) >= unit_rank(*b) { *a } else { *b };
     Some(match (l, r) {
         (Null, t) | (t, Null) => t.clone(),
         (a, b) if is_string(a) && is_string(b) => LargeUtf8,
@@ -62,9 +67,7 @@ fn common_type(l: &DataType, r: &DataType) -> Option<DataType> {
         (a, b) if a.is_signed_integer() && b.is_signed_integer() => Int64,
         (a, b) if a.is_unsigned_integer() && b.is_unsigned_integer() => UInt64,
         (a, b) if a.is_integer() && b.is_integer() => Int64,
-        (a, b) if a.is_numeric() && b.is_numeric() && (a.is_floating() || b.is_floating()) => {
-            Float64
-        }
+        (a, b) if a.is_numeric() && b.is_numeric() && (a.is_floating() || b.is_floating()) => Float64,
         (Decimal128(_, s1), Decimal128(_, s2)) => Decimal128(38, (*s1).max(*s2)),
         (Decimal128(_, s), i) | (i, Decimal128(_, s)) if i.is_integer() => Decimal128(38, *s),
         (Date32, Date64) | (Date64, Date32) => Date64,
@@ -77,7 +80,7 @@ fn common_type(l: &DataType, r: &DataType) -> Option<DataType> {
     })
 }
 
-fn unit_rank(u: &TimeUnit) -> u8 {
+fn unit_rank(u: TimeUnit) -> u8 {
     match u {
         TimeUnit::Second => 0,
         TimeUnit::Millisecond => 1,
@@ -101,16 +104,16 @@ fn is_bytes(t: &DataType) -> bool {
     is_string(t)
         || matches!(
             t,
-            DataType::Binary
-                | DataType::LargeBinary
-                | DataType::BinaryView
-                | DataType::FixedSizeBinary(_)
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_)
         )
 }
 
 /// Bits a fixed-width key needs in a packed `Word`, or `None` if it is not word-sized.
 fn word_bits(t: &DataType) -> Option<u32> {
-    use DataType::*;
+    use DataType::{
+        Boolean, Date32, Date64, Duration, Float32, Float64, Int16, Int32, Int64, Int8, Time32, Time64,
+        Timestamp, UInt16, UInt32, UInt64, UInt8,
+    };
     Some(match t {
         Boolean => 1,
         Int8 | UInt8 => 8,
@@ -122,7 +125,7 @@ fn word_bits(t: &DataType) -> Option<u32> {
 }
 
 fn is_supported(t: &DataType) -> bool {
-    use DataType::*;
+    use DataType::{Decimal128, Decimal256, Interval, Null};
     word_bits(t).is_some()
         || is_bytes(t)
         || matches!(t, Null | Decimal128(_, _) | Decimal256(_, _) | Interval(_))
@@ -144,8 +147,7 @@ pub(crate) fn unify(
             right_names
         )));
     }
-    let name =
-        |names: &[String], i: usize| names.get(i).cloned().unwrap_or_else(|| format!("key {i}"));
+    let name = |names: &[String], i: usize| names.get(i).cloned().unwrap_or_else(|| format!("key {i}"));
     let options = CastOptions {
         safe: false,
         ..Default::default()
@@ -177,16 +179,14 @@ pub(crate) fn unify(
                 Arc::clone(array)
             } else {
                 cast_with_options(array, &target, &options).map_err(|e| match e {
-                    arrow_schema::ArrowError::CastError(_)
-                    | arrow_schema::ArrowError::ComputeError(_) => MergeError::KeyTypeMismatch {
-                        left: name(left_names, i),
-                        left_type: l.data_type().clone(),
-                        right: format!(
-                            "{} (a value does not fit {target}: {e})",
-                            name(right_names, i)
-                        ),
-                        right_type: r.data_type().clone(),
-                    },
+                    arrow_schema::ArrowError::CastError(_) | arrow_schema::ArrowError::ComputeError(_) => {
+                        MergeError::KeyTypeMismatch {
+                            left: name(left_names, i),
+                            left_type: l.data_type().clone(),
+                            right: format!("{} (a value does not fit {target}: {e})", name(right_names, i)),
+                            right_type: r.data_type().clone(),
+                        }
+                    }
                     other => other.into(),
                 })?
             };
@@ -306,7 +306,7 @@ pub(crate) enum Layout {
 
 impl Layout {
     pub(crate) fn choose(left: &[ArrayRef], right: &[ArrayRef]) -> Result<Layout> {
-        let types: Vec<&DataType> = left.iter().map(|a| a.data_type()).collect();
+        let types: Vec<&DataType> = left.iter().map(arrow_array::Array::data_type).collect();
         let any_nulls = left.iter().chain(right).any(|a| a.logical_null_count() > 0);
         if types.len() == 1 && word_bits(types[0]).is_some() {
             return Ok(Layout::Word);
@@ -333,7 +333,7 @@ impl Layout {
     }
 
     pub(crate) fn encode(&self, columns: &[ArrayRef]) -> Result<EncodedKeys> {
-        let len = columns.first().map_or(0, |c| c.len());
+        let len = columns.first().map_or(0, arrow_array::Array::len);
         let nulls = columns.iter().fold(None, |acc: Option<NullBuffer>, c| {
             NullBuffer::union(acc.as_ref(), c.logical_nulls().as_ref())
         });
@@ -356,14 +356,12 @@ impl Layout {
 /// `f(i)` for every row, computed in parallel chunks.
 fn par_map(len: usize, f: impl Fn(usize) -> u64 + Sync) -> Vec<u64> {
     let mut out = vec![0u64; len];
-    out.par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(c, chunk)| {
-            let base = c * CHUNK;
-            for (k, slot) in chunk.iter_mut().enumerate() {
-                *slot = f(base + k);
-            }
-        });
+    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
+        let base = c * CHUNK;
+        for (k, slot) in chunk.iter_mut().enumerate() {
+            *slot = f(base + k);
+        }
+    });
     out
 }
 
@@ -372,19 +370,12 @@ fn par_map(len: usize, f: impl Fn(usize) -> u64 + Sync) -> Vec<u64> {
 /// flag, not their word, decides equality.
 fn pack_words(columns: &[ArrayRef], len: usize) -> Result<Vec<u64>> {
     let mut words = vec![0u64; len];
-    let total: u32 = columns
-        .iter()
-        .filter_map(|c| word_bits(c.data_type()))
-        .sum();
+    let total: u32 = columns.iter().filter_map(|c| word_bits(c.data_type())).sum();
     let mut shift = total;
     for col in columns {
         let bits = word_bits(col.data_type())
             .ok_or_else(|| MergeError::Internal(format!("word layout for {}", col.data_type())))?;
-        let mask = if bits == 64 {
-            u64::MAX
-        } else {
-            (1u64 << bits) - 1
-        };
+        let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
         shift -= bits;
         or_column_bits(col, &mut words, shift, mask)?;
     }
@@ -409,7 +400,7 @@ fn float64_bits(v: f64) -> u64 {
 }
 fn float32_bits(v: f32) -> u64 {
     let b = v.to_bits();
-    (if b >> 31 == 1 { !b } else { b | (1 << 31) }) as u64
+    u64::from(if b >> 31 == 1 { !b } else { b | (1 << 31) })
 }
 
 /// ORs a fixed-width column's order-preserving bits, masked and shifted, into `words`; comparing words then
@@ -445,24 +436,27 @@ fn or_column_bits(col: &ArrayRef, words: &mut [u64], shift: u32, mask: u64) -> R
                 }
             });
     }
-    use DataType::*;
+    use DataType::{
+        Boolean, Date32, Date64, Duration, Float32, Float64, Int16, Int32, Int64, Int8, Time32, Time64,
+        Timestamp, UInt16, UInt32, UInt64, UInt8,
+    };
     let (w, s, m) = (words, shift, mask);
     match col.data_type() {
         Boolean => {
             let b = col.as_boolean();
             for (i, word) in w.iter_mut().enumerate() {
                 if b.is_valid(i) {
-                    *word |= ((b.value(i) as u64) & m) << s;
+                    *word |= (u64::from(b.value(i)) & m) << s;
                 }
             }
         }
-        Int8 => prim::<Int8Type>(col, w, s, m, |v| ((v as u8) ^ 0x80) as u64),
-        Int16 => prim::<Int16Type>(col, w, s, m, |v| ((v as u16) ^ 0x8000) as u64),
+        Int8 => prim::<Int8Type>(col, w, s, m, |v| u64::from((v as u8) ^ 0x80)),
+        Int16 => prim::<Int16Type>(col, w, s, m, |v| u64::from((v as u16) ^ 0x8000)),
         Int32 => prim::<Int32Type>(col, w, s, m, flip32),
         Int64 => prim::<Int64Type>(col, w, s, m, flip64),
-        UInt8 => prim::<UInt8Type>(col, w, s, m, |v| v as u64),
-        UInt16 => prim::<UInt16Type>(col, w, s, m, |v| v as u64),
-        UInt32 => prim::<UInt32Type>(col, w, s, m, |v| v as u64),
+        UInt8 => prim::<UInt8Type>(col, w, s, m, u64::from),
+        UInt16 => prim::<UInt16Type>(col, w, s, m, u64::from),
+        UInt32 => prim::<UInt32Type>(col, w, s, m, u64::from),
         UInt64 => prim::<UInt64Type>(col, w, s, m, |v| v),
         Float32 => prim::<Float32Type>(col, w, s, m, float32_bits),
         Float64 => prim::<Float64Type>(col, w, s, m, float64_bits),
@@ -474,10 +468,10 @@ fn or_column_bits(col: &ArrayRef, words: &mut [u64], shift: u32, mask: u64) -> R
         Time64(_) => prim::<Time64NanosecondType>(col, w, s, m, flip64),
         Timestamp(TimeUnit::Second, _) => prim::<TimestampSecondType>(col, w, s, m, flip64),
         Timestamp(TimeUnit::Millisecond, _) => {
-            prim::<TimestampMillisecondType>(col, w, s, m, flip64)
+            prim::<TimestampMillisecondType>(col, w, s, m, flip64);
         }
         Timestamp(TimeUnit::Microsecond, _) => {
-            prim::<TimestampMicrosecondType>(col, w, s, m, flip64)
+            prim::<TimestampMicrosecondType>(col, w, s, m, flip64);
         }
         Timestamp(TimeUnit::Nanosecond, _) => prim::<TimestampNanosecondType>(col, w, s, m, flip64),
         Duration(TimeUnit::Second) => prim::<DurationSecondType>(col, w, s, m, flip64),
@@ -615,10 +609,7 @@ mod tests {
         let l = vec![arr(b.finish())];
         let r = l.clone();
         let err = unify(&l, &r, &["xs".into()], &["xs".into()]).unwrap_err();
-        assert!(
-            matches!(err, MergeError::UnsupportedKeyType { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, MergeError::UnsupportedKeyType { .. }), "{err}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod pairs;
 mod partition;
 mod validate;
 
-use arrow_array::{Array, ArrayRef};
+use arrow_array::ArrayRef;
 
 pub use args::{Cancel, JoinArgs, JoinKind, Validate};
 pub use pairs::JoinIndices;
@@ -32,16 +32,7 @@ pub fn join_indices(
 ) -> Result<JoinIndices> {
     let pool = crate::pool::pool(args.threads)?;
     let threads = pool.current_num_threads();
-    pool.install(|| {
-        join_on_pool(
-            left_keys,
-            right_keys,
-            left_names,
-            right_names,
-            args,
-            threads,
-        )
-    })
+    pool.install(|| join_on_pool(left_keys, right_keys, left_names, right_names, args, threads))
 }
 
 /// The cross product of `n_left` × `n_right` rows in pandas' (left-major) order. A cross join has no key
@@ -60,7 +51,7 @@ fn join_on_pool(
     threads: usize,
 ) -> Result<JoinIndices> {
     if args.kind == JoinKind::Cross {
-        let n = |keys: &[ArrayRef]| keys.first().map_or(0, |a| a.len());
+        let n = |keys: &[ArrayRef]| keys.first().map_or(0, arrow_array::Array::len);
         return pairs::cross(n(left_keys), n(right_keys), args);
     }
     if left_keys.is_empty() {

@@ -10,11 +10,7 @@ use crate::join::build::{Groups, Rep};
 use crate::join::keys::EncodedKeys;
 
 /// Group ids in ascending key order, nulls last.
-pub(crate) fn groups_in_key_order(
-    groups: &Groups,
-    left: &EncodedKeys,
-    right: &EncodedKeys,
-) -> Vec<usize> {
+pub(crate) fn groups_in_key_order(groups: &Groups, left: &EncodedKeys, right: &EncodedKeys) -> Vec<usize> {
     if groups.ordered {
         return (0..groups.n_groups).collect();
     }

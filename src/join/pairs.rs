@@ -49,7 +49,7 @@ fn emit(
             let units = m * MORSEL..((m + 1) * MORSEL).min(n_units);
             units
                 .map(&count)
-                .try_fold(0usize, |a, c| a.checked_add(c))
+                .try_fold(0usize, usize::checked_add)
                 .ok_or(too_large(u64::MAX, args))
         })
         .collect::<Result<_>>()?;
@@ -83,17 +83,14 @@ fn emit(
             at: 0,
         });
     }
-    slices
-        .into_par_iter()
-        .enumerate()
-        .try_for_each(|(m, mut w)| {
-            args.cancel.check()?;
-            for u in m * MORSEL..((m + 1) * MORSEL).min(n_units) {
-                fill(u, &mut w);
-            }
-            debug_assert_eq!(w.at, w.left.len());
-            Ok::<(), MergeError>(())
-        })?;
+    slices.into_par_iter().enumerate().try_for_each(|(m, mut w)| {
+        args.cancel.check()?;
+        for u in m * MORSEL..((m + 1) * MORSEL).min(n_units) {
+            fill(u, &mut w);
+        }
+        debug_assert_eq!(w.at, w.left.len());
+        Ok::<(), MergeError>(())
+    })?;
     Ok(out)
 }
 
@@ -132,15 +129,15 @@ pub(crate) fn row_ordered(groups: &Groups, args: &JoinArgs) -> Result<JoinIndice
         match kind {
             JoinKind::Inner => m,
             JoinKind::Left | JoinKind::Right => m.max(1),
-            JoinKind::LeftSemi => (m > 0) as usize,
-            _ => (m == 0) as usize, // the anti joins
+            JoinKind::LeftSemi => usize::from(m > 0),
+            _ => usize::from(m == 0), // the anti joins
         }
     };
     let push = |w: &mut Writer, d: usize, o: usize| {
         if drive_right {
-            w.push(o, d)
+            w.push(o, d);
         } else {
-            w.push(d, o)
+            w.push(d, o);
         }
     };
     let fill = |i: usize, w: &mut Writer| {
@@ -162,11 +159,7 @@ pub(crate) fn row_ordered(groups: &Groups, args: &JoinArgs) -> Result<JoinIndice
 
 /// Output in key order: groups in `order`, then the rows whose key is null under SQL semantics (they match
 /// nothing and sort nowhere), left ones then right ones.
-pub(crate) fn key_ordered(
-    groups: &Groups,
-    order: &[usize],
-    args: &JoinArgs,
-) -> Result<JoinIndices> {
+pub(crate) fn key_ordered(groups: &Groups, order: &[usize], args: &JoinArgs) -> Result<JoinIndices> {
     let kind = args.kind;
     let loose = |side: &SideGroups, keep: bool| -> Vec<usize> {
         if !keep {
@@ -196,9 +189,9 @@ pub(crate) fn key_ordered(
             JoinKind::Right => r * l.max(1),
             JoinKind::Outer if l > 0 && r > 0 => l * r,
             JoinKind::Outer => l + r,
-            JoinKind::LeftSemi => l * (r > 0) as usize,
-            JoinKind::LeftAnti => l * (r == 0) as usize,
-            JoinKind::RightAnti => r * (l == 0) as usize,
+            JoinKind::LeftSemi => l * usize::from(r > 0),
+            JoinKind::LeftAnti => l * usize::from(r == 0),
+            JoinKind::RightAnti => r * usize::from(l == 0),
             JoinKind::Cross => 0,
         }
     };
@@ -220,8 +213,7 @@ pub(crate) fn key_ordered(
                         ls.iter().for_each(|&i| w.push(i, NONE));
                     }
                 } else {
-                    ls.iter()
-                        .for_each(|&i| rs.iter().for_each(|&j| w.push(i, j)));
+                    ls.iter().for_each(|&i| rs.iter().for_each(|&j| w.push(i, j)));
                 }
                 if ls.is_empty() && kind == JoinKind::Outer {
                     rs.iter().for_each(|&j| w.push(NONE, j));
@@ -231,8 +223,7 @@ pub(crate) fn key_ordered(
                 if ls.is_empty() {
                     rs.iter().for_each(|&j| w.push(NONE, j));
                 } else {
-                    rs.iter()
-                        .for_each(|&j| ls.iter().for_each(|&i| w.push(i, j)));
+                    rs.iter().for_each(|&j| ls.iter().for_each(|&i| w.push(i, j)));
                 }
             }
             JoinKind::LeftSemi if !rs.is_empty() => ls.iter().for_each(|&i| w.push(i, NONE)),

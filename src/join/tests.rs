@@ -32,12 +32,7 @@ fn brute(left: &[Option<i64>], right: &[Option<i64>], args: &JoinArgs) -> JoinIn
     if args.key_ordered() {
         // Distinct usable keys, ascending, nulls last; then SQL-null rows.
         let usable = |k: Option<i64>| args.nulls_equal || k.is_some();
-        let mut keys: Vec<Option<i64>> = left
-            .iter()
-            .chain(right)
-            .copied()
-            .filter(|&k| usable(k))
-            .collect();
+        let mut keys: Vec<Option<i64>> = left.iter().chain(right).copied().filter(|&k| usable(k)).collect();
         keys.sort_by_key(|k| (k.is_none(), *k));
         keys.dedup();
         for k in keys {
@@ -101,7 +96,7 @@ fn brute(left: &[Option<i64>], right: &[Option<i64>], args: &JoinArgs) -> JoinIn
                 let m = l_matches(i);
                 match kind {
                     JoinKind::Inner | JoinKind::Left => {
-                        m.iter().for_each(|&j| push(i as i64, j as i64))
+                        m.iter().for_each(|&j| push(i as i64, j as i64));
                     }
                     JoinKind::LeftSemi if !m.is_empty() => push(i as i64, -1),
                     _ => {}
@@ -139,9 +134,7 @@ fn encode(v: &[Option<i64>], e: Encoding) -> Vec<ArrayRef> {
         ))],
         Encoding::Strings => {
             vec![Arc::new(StringArray::from(
-                v.iter()
-                    .map(|k| k.map(|k| format!("{k:03}")))
-                    .collect::<Vec<_>>(),
+                v.iter().map(|k| k.map(|k| format!("{k:03}"))).collect::<Vec<_>>(),
             ))]
         }
         Encoding::TwoColumns => vec![
@@ -217,15 +210,14 @@ fn parallel_partitioned_path_matches_brute_force_on_large_input() {
             }
         })
         .collect();
-    let right: Vec<Option<i64>> = (0..n / 3)
-        .map(|i| Some((i * 31) % 70_000 * 1_000_003))
-        .collect();
+    let right: Vec<Option<i64>> = (0..n / 3).map(|i| Some((i * 31) % 70_000 * 1_000_003)).collect();
     for kind in [JoinKind::Inner, JoinKind::Left, JoinKind::Outer] {
         let mut args = JoinArgs::new(kind);
         args.threads = Some(4);
         let got = run(&left, &right, &args);
         // The oracle via a map, since nested loops would take minutes at this size.
-        let mut by_key: std::collections::HashMap<Option<i64>, Vec<i64>> = Default::default();
+        let mut by_key: std::collections::HashMap<Option<i64>, Vec<i64>> =
+            std::collections::HashMap::default();
         for (j, k) in right.iter().enumerate() {
             by_key.entry(*k).or_default().push(j as i64);
         }
@@ -234,7 +226,7 @@ fn parallel_partitioned_path_matches_brute_force_on_large_input() {
             .map(|k| {
                 by_key
                     .get(k)
-                    .map_or(if kind == JoinKind::Inner { 0 } else { 1 }, |v| v.len())
+                    .map_or(usize::from(kind != JoinKind::Inner), std::vec::Vec::len)
             })
             .sum::<usize>();
         if kind != JoinKind::Outer {
@@ -252,16 +244,8 @@ fn parallel_partitioned_path_matches_brute_force_on_large_input() {
 
 #[test]
 fn strings_and_floats_join() {
-    let l: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec![
-        Some("b"),
-        None,
-        Some("a"),
-    ]))];
-    let r: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec![
-        Some("a"),
-        Some("b"),
-        None,
-    ]))];
+    let l: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec![Some("b"), None, Some("a")]))];
+    let r: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec![Some("a"), Some("b"), None]))];
     let got = join_indices(&l, &r, &names(), &names(), &JoinArgs::new(JoinKind::Inner)).unwrap();
     assert_eq!(got.left, vec![0, 1, 2]);
     assert_eq!(got.right, vec![1, 2, 0]);
@@ -321,14 +305,7 @@ fn validate_reports_the_non_unique_side() {
 fn cancelled_join_stops_with_cancelled() {
     let args = JoinArgs::new(JoinKind::Inner);
     args.cancel.cancel();
-    let err = join_indices(
-        &col(&[Some(1)]),
-        &col(&[Some(1)]),
-        &names(),
-        &names(),
-        &args,
-    )
-    .unwrap_err();
+    let err = join_indices(&col(&[Some(1)]), &col(&[Some(1)]), &names(), &names(), &args).unwrap_err();
     assert!(matches!(err, MergeError::Cancelled));
 }
 

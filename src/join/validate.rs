@@ -14,15 +14,11 @@ pub(crate) fn check(groups: &Groups, validate: Validate) -> Result<()> {
     let fail = |msg: &str| Err(MergeError::Validation(msg.to_string()));
     match validate {
         Validate::OneToOne => match (unique(&groups.left), unique(&groups.right)) {
-            (false, false) => fail(
-                "Merge keys are not unique in either left or right dataset; not a one-to-one merge",
-            ),
-            (false, true) => {
-                fail("Merge keys are not unique in left dataset; not a one-to-one merge")
+            (false, false) => {
+                fail("Merge keys are not unique in either left or right dataset; not a one-to-one merge")
             }
-            (true, false) => {
-                fail("Merge keys are not unique in right dataset; not a one-to-one merge")
-            }
+            (false, true) => fail("Merge keys are not unique in left dataset; not a one-to-one merge"),
+            (true, false) => fail("Merge keys are not unique in right dataset; not a one-to-one merge"),
             (true, true) => Ok(()),
         },
         Validate::OneToMany if !unique(&groups.left) => {

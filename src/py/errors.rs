@@ -6,6 +6,8 @@ use pyo3::prelude::*;
 
 use crate::error::MergeError;
 
+// By value: every caller hands it over from `map_err`.
+#[allow(clippy::needless_pass_by_value)]
 pub(crate) fn to_py_err(py: Python<'_>, err: MergeError) -> PyErr {
     if let MergeError::Cancelled = err {
         return PyKeyboardInterrupt::new_err("the join was interrupted");

@@ -41,7 +41,7 @@ pub(crate) fn csv_options(
     })
 }
 
-/// Returns (table, warnings, bad_line_count).
+/// Returns (table, warnings, `bad_line_count`).
 #[pyfunction]
 #[pyo3(signature = (path, *, sep="\t", quotechar=Some("\""), header=true, names=None, on_bad_lines="error",
                     infer_types=false, threads=None))]
@@ -57,19 +57,14 @@ pub(crate) fn read_csv(
     infer_types: bool,
     threads: Option<usize>,
 ) -> PyResult<(PyTable, Vec<String>, u64)> {
-    let opts =
-        csv_options(sep, quotechar, header, names, on_bad_lines).map_err(|e| to_py_err(py, e))?;
+    let opts = csv_options(sep, quotechar, header, names, on_bad_lines).map_err(|e| to_py_err(py, e))?;
     let cancel = Cancel::default();
     let c = cancel.clone();
     let r = run_detached(py, &cancel, move || {
         let pool = crate::pool::pool(threads)?;
         pool.install(|| csv::read_csv(&path, opts, infer_types, &c))
     })?;
-    Ok((
-        PyTable::try_new(r.batches, r.schema)?,
-        r.warnings,
-        r.bad_lines,
-    ))
+    Ok((PyTable::try_new(r.batches, r.schema)?, r.warnings, r.bad_lines))
 }
 
 /// Counters of a running `join_files`, polled by the progress bar from another Python thread.
@@ -82,7 +77,7 @@ impl JoinProgress {
     fn new() -> Self {
         JoinProgress(Arc::new(Progress::default()))
     }
-    /// (phase, done_bytes, total_bytes, rows_written); phase: 0 starting, 1 reading, 2 partitioning,
+    /// (phase, `done_bytes`, `total_bytes`, `rows_written`); phase: 0 starting, 1 reading, 2 partitioning,
     /// 3 joining, 4 done.
     fn snapshot(&self) -> (u8, u64, u64, u64) {
         let p = &self.0;
@@ -177,8 +172,7 @@ pub(crate) fn join_files<'py>(
         format,
         temp_dir,
         cancel: Cancel::default(),
-        progress: progress
-            .map_or_else(|| Arc::new(Progress::default()), |p| Arc::clone(&p.get().0)),
+        progress: progress.map_or_else(|| Arc::new(Progress::default()), |p| Arc::clone(&p.get().0)),
     };
     let l = input(left, left_size, &opts)?;
     let r = input(right, right_size, &opts)?;
@@ -209,16 +203,12 @@ pub(crate) fn join_files<'py>(
 #[pyo3(signature = (path, *, sep="\t", quotechar=Some("\""), header=true))]
 pub(crate) fn csv_columns(
     py: Python<'_>,
-    path: String,
+    path: &str,
     sep: &str,
     quotechar: Option<&str>,
     header: bool,
 ) -> PyResult<Vec<String>> {
     let opts = csv_options(sep, quotechar, header, None, "error").map_err(|e| to_py_err(py, e))?;
-    let f = csv::CsvFile::open(&path, opts).map_err(|e| to_py_err(py, e))?;
-    Ok(f.schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect())
+    let f = csv::CsvFile::open(path, opts).map_err(|e| to_py_err(py, e))?;
+    Ok(f.schema().fields().iter().map(|f| f.name().clone()).collect())
 }

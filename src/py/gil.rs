@@ -1,6 +1,6 @@
 //! The GIL-release helper: engine work runs on its own thread with the GIL released, while the calling
 //! thread wakes every few milliseconds to let Python handle signals. Ctrl-C sets the engine's cancel flag,
-//! waits for the engine to stop (it polls between morsels), and raises KeyboardInterrupt. A panic in the
+//! waits for the engine to stop (it polls between morsels), and raises `KeyboardInterrupt`. A panic in the
 //! engine is caught here and raised as `mergekit.exceptions.InternalError`, never as a crash.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -25,7 +25,7 @@ pub(crate) fn run_detached<T: Send>(
             let result = catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
                 let what = panic
                     .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
+                    .map(|s| (*s).to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a panic without a message".into());
                 Err(MergeError::Internal(what))

@@ -1,4 +1,4 @@
-//! `_native.join_indices` and `_native.take`: owned Arrow inputs (via the PyCapsule interface, zero-copy),
+//! `_native.join_indices` and `_native.take`: owned Arrow inputs (via the `PyCapsule` interface, zero-copy),
 //! one call into the engine with the GIL released, Arrow outputs.
 
 use std::sync::Arc;
@@ -21,10 +21,7 @@ fn columns(batches: &[RecordBatch], schema: &Schema) -> Result<(Vec<ArrayRef>, V
             [] => Ok(arrow_array::new_empty_array(schema.field(c).data_type())),
             [one] => Ok(Arc::clone(one.column(c))),
             many => Ok(concat(
-                &many
-                    .iter()
-                    .map(|b| b.column(c).as_ref())
-                    .collect::<Vec<_>>(),
+                &many.iter().map(|b| b.column(c).as_ref()).collect::<Vec<_>>(),
             )?),
         })
         .collect::<Result<_>>()?;
@@ -65,7 +62,7 @@ pub(crate) fn join_indices(
     let (rb, rs) = right_keys.into_inner();
     let out = run_detached(py, &cancel, move || {
         if args.kind == JoinKind::Cross {
-            let rows = |batches: &[RecordBatch]| batches.iter().map(|b| b.num_rows()).sum();
+            let rows = |batches: &[RecordBatch]| batches.iter().map(arrow_array::RecordBatch::num_rows).sum();
             return crate::join::cross_indices(rows(&lb), rows(&rb), &args);
         }
         let (l, ln) = columns(&lb, &ls)?;
@@ -93,10 +90,7 @@ pub(crate) fn take(
     let cancel = crate::join::Cancel::default();
     let out = run_detached(py, &cancel, move || {
         let idx = idx.as_any().downcast_ref::<Int64Array>().ok_or_else(|| {
-            MergeError::InvalidArgument(format!(
-                "take() needs int64 indices, got {}",
-                idx.data_type()
-            ))
+            MergeError::InvalidArgument(format!("take() needs int64 indices, got {}", idx.data_type()))
         })?;
         if idx.null_count() > 0 {
             return Err(MergeError::InvalidArgument(
@@ -105,7 +99,10 @@ pub(crate) fn take(
         }
         let pool = crate::pool::pool(threads)?;
         let batches = pool.install(|| gather::take_rows(&schema, &batches, idx.values()))?;
-        let out_schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
+        let out_schema = batches
+            .first()
+            .map(arrow_array::RecordBatch::schema)
+            .unwrap_or(schema);
         Ok((batches, out_schema))
     })?;
     PyTable::try_new(out.0, out.1)

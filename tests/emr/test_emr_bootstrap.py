@@ -11,6 +11,7 @@ import sys
 
 import pytest
 from emr_oracle import REPO
+
 from mergekit.emr.cli import main
 
 pytestmark = pytest.mark.emr

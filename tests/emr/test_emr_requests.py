@@ -10,6 +10,7 @@ import json
 
 import pytest
 from emr_oracle import REGION, REPO, json_lines, model_errors
+
 from mergekit.emr._aws import Api
 from mergekit.emr.cli import main
 

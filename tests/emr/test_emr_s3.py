@@ -7,6 +7,7 @@ import hashlib
 import io
 
 import pytest
+
 from mergekit.emr import s3
 from mergekit.emr._aws import Api
 from mergekit.emr.cli import main

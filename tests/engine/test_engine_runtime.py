@@ -10,9 +10,10 @@ import textwrap
 import threading
 import time
 
-import mergekit
 import numpy as np
 import pyarrow as pa
+
+import mergekit
 from mergekit import _native
 
 

@@ -8,9 +8,10 @@ import subprocess
 import sys
 import time
 
-import mergekit
 import pytest
 from files_helpers import rows_of, write_tsv
+
+import mergekit
 from mergekit._arrow import merge_tables
 from mergekit.files_cli import main
 

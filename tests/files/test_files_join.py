@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 
-import mergekit
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from files_helpers import make_skewed_files, rows_of, skewed_sides, write_tsv
+
+import mergekit
 from mergekit._arrow import merge_tables
 from mergekit.exceptions import ColumnNotFoundError, InputFormatError, InputIOError, InvalidMergeError
 

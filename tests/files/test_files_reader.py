@@ -6,13 +6,14 @@ import csv
 import io
 import warnings
 
-import mergekit
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
+import mergekit
 from mergekit.exceptions import InputFormatError, InputIOError
 
 pytestmark = pytest.mark.files

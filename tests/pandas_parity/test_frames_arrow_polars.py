@@ -3,10 +3,10 @@ round-trips (a polars frame in, a polars frame out, with the same column types).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import Counter
 
-import mergekit
 import pandas as pd
 import polars as pl
 import pyarrow as pa
@@ -14,6 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from parity_helpers import BASE
+
+import mergekit
 
 PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3
 
@@ -241,5 +243,9 @@ def test_frames_outer_key_of_two_types_holds_both_sides(ltype, rtype, out):
     right = pa.table({"k": pa.array(rvals, rtype), "b": [1, 2]})
     got = mergekit.merge(left, right, on="k", how="outer")
     assert got.schema.field("k").type == out
-    expected = pd.merge(left.to_pandas(), right.to_pandas(), on="k", how="outer")
+    int_vs_float = pa.types.is_integer(ltype) and pa.types.is_floating(rtype)
+    # pandas (the oracle) warns that 2.5 has no int representation; that warning is pandas' own, not ours.
+    expecting = pytest.warns(UserWarning, match="int and float") if int_vs_float else contextlib.nullcontext()
+    with expecting:
+        expected = pd.merge(left.to_pandas(), right.to_pandas(), on="k", how="outer")
     assert got.column("k").to_pylist() == expected["k"].tolist()

@@ -7,13 +7,14 @@ column names and order, index) or the same kind of exception.
 
 from __future__ import annotations
 
-import mergekit
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from parity_helpers import BASE, KEY_FAMILIES, PANDAS_3, VALUE_FAMILIES, codes_strategy, frame, run_both
+
+import mergekit
 
 HOWS = ["inner", "left", "right", "outer", "cross"] + (["left_anti", "right_anti"] if PANDAS_3 else [])
 NULLABLE = {"float64", "float32", "object", "str", "string_python", "category", "datetime", "datetime_us",

@@ -3,13 +3,14 @@ to change. Where pandas raises, pandas is the oracle (same class, same message).
 
 from __future__ import annotations
 
-import mergekit
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from mergekit import exceptions as mkx
 from parity_helpers import PANDAS_3, run_both
+
+import mergekit
+from mergekit import exceptions as mkx
 
 
 @pytest.fixture

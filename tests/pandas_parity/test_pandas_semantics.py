@@ -3,11 +3,12 @@ one is checked on purpose, against pandas and against the documented outcome).""
 
 from __future__ import annotations
 
-import mergekit
 import numpy as np
 import pandas as pd
 import pytest
 from parity_helpers import PANDAS_3, assert_same
+
+import mergekit
 
 LEFT = pd.DataFrame(
     {

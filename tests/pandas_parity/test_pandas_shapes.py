@@ -3,11 +3,12 @@ joins, dtypes Arrow cannot hold (Period, mixed objects). Each must equal pandas 
 
 from __future__ import annotations
 
-import mergekit
 import numpy as np
 import pandas as pd
 import pytest
 from parity_helpers import PANDAS_3, run_both
+
+import mergekit
 
 L = pd.DataFrame({"k": [1, 2, 2, np.nan], "j": ["a", "b", "b", "c"], "v": [1, 2, 3, 4]})
 R = pd.DataFrame({"k": [2, np.nan, 5.0, 1], "j": ["b", "c", "x", "a"], "w": [1, 2, 3, 4]})

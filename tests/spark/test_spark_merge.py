@@ -7,9 +7,10 @@ import random
 from collections import Counter
 from functools import reduce
 
-import mergekit.spark as mks
 import pyarrow as pa
 import pytest
+
+import mergekit.spark as mks
 from mergekit.exceptions import ColumnNotFoundError, InvalidMergeError
 
 pytestmark = pytest.mark.spark
