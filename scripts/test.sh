@@ -26,31 +26,61 @@ PY="$PWD/$VENV/bin/python"
 "$PY" -m pip install -q --upgrade pip
 "$PY" -m pip install -q -r requirements-test.txt
 
-step "lint: rustfmt, clippy, ruff"
+step "lint: rustfmt, clippy, ruff, mypy"
 cargo fmt --check
 PYO3_PYTHON="$PY" cargo clippy --quiet --all-targets --features python -- -D warnings
 "$PY" -m ruff check .
 "$PY" -m ruff format --check .
+"$PY" -m mypy
 
 step "rust tests"
 cargo test --quiet
 
-step "build the wheel once"
+# The Spark 3.5 venv only downloads and installs packages: it overlaps the (CPU-bound) wheel build.
+step "build the wheel once (and, alongside, the Spark 3.5 venv's packages)"
+scripts/setup_spark35.sh --deps-only >"${TMPDIR:-/tmp}/mergekit-spark35-setup.$$.log" 2>&1 &
+spark35_setup=$!
 rm -rf dist
 scripts/build_wheels.sh --out dist
 WHEEL=$(ls dist/mergekit-*-cp39-abi3-*x86_64*.whl)
 export MERGEKIT_WHEEL="$PWD/$WHEEL"
 "$PY" -m pip install -q --force-reinstall --no-deps "$WHEEL"
-
-step "python tests (pandas 3, pyspark 4): every suite, slow ones included"
-export PYSPARK_PYTHON="$PY" PYSPARK_DRIVER_PYTHON="$PY"
-# shellcheck disable=SC2086
-"$PY" -m pytest tests -p no:cacheprovider ${PYTEST_ARGS:-}
-
-step "spark 3.5 line (.venv-spark35: pyspark 3.5, pandas 2.2): its fallback path"
+if ! wait "$spark35_setup"; then
+  cat "${TMPDIR:-/tmp}/mergekit-spark35-setup.$$.log" >&2
+  exit 1
+fi
 scripts/setup_spark35.sh "$WHEEL"
 PY35="$PWD/.venv-spark35/bin/python"
-PYSPARK_PYTHON="$PY35" PYSPARK_DRIVER_PYTHON="$PY35" \
-  "$PY35" -m pytest tests/spark tests/pandas_parity -p no:cacheprovider ${PYTEST_ARGS:-}
+
+step "stub check: mergekit._native against its .pyi (mypy.stubtest)"
+# Import it first: stubtest reports success for a module it cannot import.
+(cd / && "$PY" -c "import mergekit._native")
+(cd / && "$PY" -m mypy.stubtest mergekit._native --mypy-config-file "$OLDPWD/pyproject.toml" \
+  --allowlist "$OLDPWD/scripts/stubtest-allowlist.txt")
+
+# The two lines are independent (separate venvs, separate Spark JVMs): run them side by side on the two
+# cores and print each log whole when both are done.
+step "python tests: every suite on pandas 3 / pyspark 4, and the Spark 3.5 line (pandas 2.2), in parallel"
+logs=$(mktemp -d)
+# shellcheck disable=SC2086
+(PYSPARK_PYTHON="$PY" PYSPARK_DRIVER_PYTHON="$PY" \
+  "$PY" -m pytest tests -p no:cacheprovider ${PYTEST_ARGS:-} >"$logs/main.log" 2>&1) &
+main_tests=$!
+# shellcheck disable=SC2086
+(PYSPARK_PYTHON="$PY35" PYSPARK_DRIVER_PYTHON="$PY35" \
+  "$PY35" -m pytest tests/spark tests/pandas_parity -p no:cacheprovider ${PYTEST_ARGS:-} >"$logs/spark35.log" 2>&1) &
+spark35_tests=$!
+main_rc=0 spark35_rc=0
+wait "$main_tests" || main_rc=$?
+wait "$spark35_tests" || spark35_rc=$?
+step "pandas 3 / pyspark 4 suite (exit $main_rc)"
+cat "$logs/main.log"
+step "Spark 3.5 / pandas 2.2 suite (exit $spark35_rc)"
+cat "$logs/spark35.log"
+rm -rf "$logs"
+if [ "$main_rc" != 0 ] || [ "$spark35_rc" != 0 ]; then
+  echo "tests failed: pandas 3 line exit $main_rc, Spark 3.5 line exit $spark35_rc" >&2
+  exit 1
+fi
 
 step "all green"
