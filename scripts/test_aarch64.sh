@@ -39,7 +39,7 @@ done
 cache="${AARCH64_CACHE:-$repo/target/aarch64}"
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 suite=bookworm
-packages=python3
+packages=python3,libstdc++6  # libstdc++ for the numpy, pandas and pyarrow extensions
 read -r -a pip <<<"${PIP:-python3 -m pip}"
 mkdir -p "$cache"
 
@@ -53,7 +53,7 @@ if [ ${#need[@]} -gt 0 ]; then
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-root="$cache/root-$suite-${packages//,/-}"
+root="$cache/root-$suite-${packages//[,+]/-}"
 if [ ! -x "$root/usr/bin/python3" ]; then
   step "arm64 Debian $suite root with $packages (mmdebstrap --variant=extract)"
   rm -rf "$root.tmp"
@@ -63,17 +63,27 @@ if [ ! -x "$root/usr/bin/python3" ]; then
   rm -f "$root.tmp.tar"
   mv "$root.tmp" "$root"
 fi
-pybin=$(cd "$root/usr/bin" && ls python3.[0-9]* | grep -E '^python3\.[0-9]+$' | sort -V | tail -n 1)
+newest() { printf '%s\n' "$@" | sort -V | tail -n 1; }
+pybin=""
+for f in "$root"/usr/bin/python3.[0-9] "$root"/usr/bin/python3.[0-9][0-9]; do
+  [ -e "$f" ] && pybin=$(newest "$pybin" "$(basename "$f")")
+done
+[ -n "$pybin" ] || { echo "test_aarch64.sh: no python3.N in $root/usr/bin" >&2; exit 1; }
 pyver=${pybin#python}
 run_arm64() { qemu-aarch64-static -L "$root" "$root/usr/bin/$pybin" "$@"; }
 
-if [ -z "$wheel" ]; then
-  wheel=$(ls dist/mergekit-*-cp39-abi3-*manylinux_2_17_aarch64*.whl 2>/dev/null | sort -V | tail -n 1 || true)
-fi
+dist_wheel() {
+  local found=""
+  for f in dist/mergekit-*-cp39-abi3-*manylinux_2_17_aarch64*.whl; do
+    [ -e "$f" ] && found=$(newest "$found" "$f")
+  done
+  echo "$found"
+}
+[ -n "$wheel" ] || wheel=$(dist_wheel)
 if [ -z "$wheel" ]; then
   step "no aarch64 wheel in dist/: building one"
   scripts/build_wheels.sh --aarch64 --no-x86_64 --out dist
-  wheel=$(ls dist/mergekit-*-cp39-abi3-*manylinux_2_17_aarch64*.whl | sort -V | tail -n 1)
+  wheel=$(dist_wheel)
 fi
 [ -f "$wheel" ] || { echo "test_aarch64.sh: no such wheel: $wheel" >&2; exit 1; }
 sha=$(sha256sum "$wheel" | awk '{print $1}')
