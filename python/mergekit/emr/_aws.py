@@ -29,7 +29,7 @@ def import_boto3():
     return boto3
 
 
-def client_error_class() -> type:
+def client_error_class() -> Any:
     """botocore's ClientError, for the callers that must tell "not found" from other failures."""
     try:
         from botocore.exceptions import ClientError
