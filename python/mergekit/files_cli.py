@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Optional
 
+from mergekit._clock import clock
+
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 70
@@ -125,7 +127,7 @@ class _Bar:
     def __call__(self, phase: str, done: int, total: int, rows: int) -> None:
         now = time.monotonic()
         if phase == "done":
-            line = f"\rdone         {rows:,} rows written in {_clock(now - self.start)}"
+            line = f"\rdone         {rows:,} rows written in {clock(now - self.start)}"
             self.width = max(self.width, len(line))
             sys.stderr.write(line.ljust(self.width))
             sys.stderr.flush()
@@ -139,7 +141,7 @@ class _Bar:
         filled = int(frac * 24)
         line = (
             f"\r{phase:<12} [{'#' * filled}{'.' * (24 - filled)}] {frac * 100:5.1f}% "
-            f"{rate / 1e6:7.1f} MB/s  {rows:,} rows  ETA {_clock(eta)}"
+            f"{rate / 1e6:7.1f} MB/s  {rows:,} rows  ETA {clock(eta)}"
         )
         self.width = max(self.width, len(line))
         sys.stderr.write(line.ljust(self.width))
@@ -149,11 +151,6 @@ class _Bar:
         if self.width:
             sys.stderr.write("\r" + " " * self.width + "\r")
             sys.stderr.flush()
-
-
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 def main(argv: Optional[list[str]] = None) -> int:

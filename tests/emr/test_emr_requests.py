@@ -105,7 +105,7 @@ def test_run_options_reach_the_request(capsys, assert_valid):
             "--master-type", "m6g.xlarge", "--core-types", "m6g.2xlarge,m7g.2xlarge", "--core-count", "3",
             "--log-uri", "s3://log-bkt/emr/", "--idle-timeout", "900", "--python", "/usr/bin/python3.11",
             "--service-role", "MyEmrRole", "--instance-profile", "MyEc2Profile", "--ebs-data-gb", "200",
-            "--deploy-mode", "cluster", "--executor-memory", "6g",
+            "--deploy-mode", "cluster", "--executor-memory", "6g", "--", "-x",
         ],
     )  # fmt: skip
     assert_valid(rec)
@@ -144,7 +144,7 @@ def test_run_on_existing_cluster_adds_a_step(capsys, assert_valid):
 
 
 def test_the_oracle_rejects_what_emr_would_reject(capsys):
-    (rec,) = dry(capsys, ["run", "--s3-prefix", PREFIX, "--dry-run", "--task-count", "2"])
+    (rec,) = dry(capsys, ["run", "--s3-prefix", PREFIX, "--dry-run", "--task-count", "2", "--", "-x"])
     p = json.loads(json.dumps(rec["params"]))
     task = p["Instances"]["InstanceFleets"][2]
     task["LaunchSpecifications"]["SpotSpecification"]["TimeoutAction"] = "WAIT_FOREVER"
@@ -161,11 +161,10 @@ def test_the_oracle_rejects_what_emr_would_reject(capsys):
     [
         (["--idle-timeout", "30"], "--idle-timeout must be between 60 and 604800"),
         (["--task-count", "2", "--spot-timeout", "2"], "--spot-timeout must be between 5 and 1440"),
-        (["--core-count", "0"], "--core-count must be at least 1"),
     ],
 )
 def test_run_refuses_values_emr_would_refuse(capsys, argv, message):
-    rc = main(["run", "--s3-prefix", PREFIX, "--dry-run", *argv])
+    rc = main(["run", "--s3-prefix", PREFIX, "--dry-run", *argv, "--", "-x"])
     out = capsys.readouterr()
     assert rc == 2
     assert message in out.err
@@ -464,7 +463,7 @@ def test_run_success_and_preflight(aws_env, bucket, s3_client, tmp_path, capsys,
     api._clients["emr"] = emr
     # nothing uploaded yet: refused before any EMR request (the stub has no answers, so one would raise)
     with stub:
-        rc = main(["run", "--s3-prefix", f"s3://{bucket}/p", "--poll", "0"], api=api)
+        rc = main(["run", "--s3-prefix", f"s3://{bucket}/p", "--poll", "0", "--", "-x"], api=api)
     err = capsys.readouterr().err
     assert rc == 2 and "run `mergekit emr upload` first" in err and f"s3://{bucket}/p/bootstrap/" in err
 
@@ -475,7 +474,7 @@ def test_run_success_and_preflight(aws_env, bucket, s3_client, tmp_path, capsys,
     stub.add_response("describe_cluster", _cluster("RUNNING", log_uri), {"ClusterId": "j-TEST"})
     stub.add_response("describe_step", _step("COMPLETED"), {"ClusterId": "j-TEST", "StepId": "s-1"})
     with stub:
-        rc = main(["run", "--s3-prefix", f"s3://{bucket}/p", "--poll", "0"], api=api)
+        rc = main(["run", "--s3-prefix", f"s3://{bucket}/p", "--poll", "0", "--", "-x"], api=api)
         stub.assert_no_pending_responses()
     assert rc == 0
     assert "all 1 step(s) completed on j-TEST" in capsys.readouterr().err
@@ -565,7 +564,7 @@ def test_run_shows_the_bootstrap_error_when_the_cluster_dies_first(
     api = Api()
     api._clients["emr"] = emr
     with stub:
-        rc = main(["run", "--s3-prefix", f"s3://{bucket}/p", "--poll", "0"], api=api)
+        rc = main(["run", "--s3-prefix", f"s3://{bucket}/p", "--poll", "0", "--", "-x"], api=api)
         stub.assert_no_pending_responses()
     err = capsys.readouterr().err
     assert rc == 1
@@ -618,7 +617,8 @@ def test_run_refuses_graviton_types_without_an_aarch64_wheel(aws_env, bucket, s3
     api._clients["emr"] = emr
     with stub:  # no EMR answers queued: a RunJobFlow would raise
         rc = main(
-            ["run", "--s3-prefix", f"s3://{bucket}/p", "--core-types", "m6g.xlarge,m7g.xlarge"], api=api
+            ["run", "--s3-prefix", f"s3://{bucket}/p", "--core-types", "m6g.xlarge,m7g.xlarge", "--", "-x"],
+            api=api,
         )
     err = capsys.readouterr().err
     assert rc == 2

@@ -50,9 +50,11 @@ def test_wheel_tags(wheel_path):
     assert any(r.startswith("boto3") and "extra == 'emr'" in r for r in requires)
     assert "mergekit/_native.abi3.so" in names
     assert "mergekit/emr/cli.py" in names
-    # the bootstrap script ships inside the package, so `mergekit emr upload` works from a pip install
+    # the build packs the one bootstrap script (pyproject's maturin `include`), so `mergekit emr upload`
+    # works from a pip install; no second copy lives in the package sources
+    assert not (REPO / "python" / "mergekit" / "emr" / "install_mergekit.sh").exists()
     with zipfile.ZipFile(wheel_path) as zf:
-        packaged = zf.read("mergekit/emr/install_mergekit.sh")
+        packaged = zf.read("emr_bootstrap/install_mergekit.sh")
     assert packaged == (REPO / "emr_bootstrap" / "install_mergekit.sh").read_bytes()
 
 
@@ -112,7 +114,7 @@ print(mergekit.__file__)
     assert Path(proc.stdout.strip()).is_relative_to(env_dir)  # the wheel's copy, not the checkout's
     # the launcher ships in the wheel too: its dry run works from the installed console script
     cli = subprocess.run(
-        [str(env_dir / "bin" / "mergekit"), "emr", "run", "--s3-prefix", "s3://b/p", "--dry-run"],
+        [str(env_dir / "bin" / "mergekit"), "emr", "run", "--s3-prefix", "s3://b/p", "--dry-run", "--", "-x"],
         capture_output=True,
         text=True,
         cwd=tmp_path,

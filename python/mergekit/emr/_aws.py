@@ -12,14 +12,12 @@ import re
 import sys
 from typing import Any, Callable, Optional, TextIO
 
-BOTO3_MISSING = (
-    "mergekit emr needs boto3, which is not installed. Install the extra:\n"
-    "    pip install 'mergekit[emr]'\n"
-    "(or: pip install boto3)"
-)
+from mergekit.exceptions import MergekitError
+
+BOTO3_MISSING = "boto3 is not installed, and a real run needs it: pip install 'mergekit[emr]' (or boto3)"
 
 
-class EmrError(Exception):
+class EmrError(MergekitError):
     """A failure the launcher reports as one clear message and a non-zero exit, without a traceback."""
 
 
@@ -29,6 +27,15 @@ def import_boto3():
     except ImportError as exc:  # only the extra is missing; say how to get it
         raise EmrError(BOTO3_MISSING) from exc
     return boto3
+
+
+def client_error_class() -> Any:
+    """botocore's ClientError, for the callers that must tell "not found" from other failures."""
+    try:
+        from botocore.exceptions import ClientError
+    except ImportError as exc:
+        raise EmrError(BOTO3_MISSING) from exc
+    return ClientError
 
 
 def snake_case(operation: str) -> str:

@@ -15,23 +15,24 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mergekit.emr import cluster as cl
-from mergekit.emr import s3, security, steps
+from mergekit.emr import s3, security, serverless_cli, steps
+from mergekit.emr._args import add_aws, add_wait, int_at_least, kv, seconds, split_passthrough
+from mergekit.emr._args import err as _err
+from mergekit.emr._args import types as type_list
 from mergekit.emr._aws import Api, EmrError
+from mergekit.emr.releases import DEFAULT_RELEASE, RELEASES, release_line
 from mergekit.emr.s3 import S3Uri
 
 PROG = "mergekit emr"
 
 
-def _err(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def default_bootstrap_script() -> Optional[str]:
-    """emr_bootstrap/install_mergekit.sh of the checkout this package runs from, or the packaged copy."""
+    """emr_bootstrap/install_mergekit.sh of the checkout this package runs from, or the copy the wheel
+    installs beside the package (pyproject's maturin `include` puts it at site-packages/emr_bootstrap/)."""
     here = Path(__file__).resolve()
     for cand in (
         here.parents[3] / "emr_bootstrap" / "install_mergekit.sh",
-        here.parent / "install_mergekit.sh",
+        here.parents[2] / "emr_bootstrap" / "install_mergekit.sh",
     ):
         if cand.is_file():
             return str(cand)
@@ -41,113 +42,115 @@ def default_bootstrap_script() -> Optional[str]:
 # --------------------------------------------------------------------------------------------- arguments
 
 
-def _kv(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
-def _types(text: str) -> tuple[str, ...]:
-    types = tuple(t.strip() for t in text.split(",") if t.strip())
-    if not types:
-        raise argparse.ArgumentTypeError("expected a comma-separated list of instance types")
-    return types
-
-
-def _add_aws(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("AWS (credentials come from the standard AWS chain only)")
-    g.add_argument("--region", help="AWS region (default: from the standard AWS config)")
-    g.add_argument("--profile", help="named profile in the standard AWS config files")
-
-
 def _add_cluster(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("cluster (ignored with --cluster-id)")
     g.add_argument("--cluster-id", help="run on this existing cluster instead of creating a transient one")
     g.add_argument("--name", default="mergekit", help="cluster name (default: %(default)s)")
-    g.add_argument("--release-label", default=cl.DEFAULT_RELEASE, help="EMR release (default: %(default)s)")
+    g.add_argument(
+        "--release",
+        choices=tuple(RELEASES),
+        default=DEFAULT_RELEASE,
+        help="EMR release line: "
+        + "; ".join(r.describe() for r in RELEASES.values())
+        + " (default: %(default)s)",
+    )
+    g.add_argument(
+        "--release-label",
+        help="any other EMR release label, passed through unchecked (overrides --release; set --python)",
+    )
     g.add_argument("--master-type", default=cl.DEFAULT_MASTER_TYPE, help="on demand (default: %(default)s)")
     g.add_argument(
         "--core-types",
-        type=_types,
+        type=type_list,
         default=cl.DEFAULT_CORE_TYPES,
         help=f"comma-separated, on demand (default: {','.join(cl.DEFAULT_CORE_TYPES)})",
     )
-    g.add_argument("--core-count", type=int, default=2, help="core nodes, on demand (default: %(default)s)")
+    g.add_argument(
+        "--core-count", type=int_at_least(1), default=2, help="core nodes, on demand (default: %(default)s)"
+    )
     g.add_argument(
         "--task-types",
-        type=_types,
+        type=type_list,
         default=cl.DEFAULT_TASK_TYPES,
         help=f"comma-separated spot types of the task fleet (default: {','.join(cl.DEFAULT_TASK_TYPES)})",
     )
     g.add_argument(
-        "--task-count", type=int, default=0, help="spot task nodes; 0 = no task fleet (default: %(default)s)"
+        "--task-count",
+        type=int_at_least(0),
+        default=0,
+        help="spot task nodes; 0 = no task fleet (default: %(default)s)",
     )
     g.add_argument(
         "--spot-timeout",
-        type=int,
+        type=int_at_least(1),
         default=10,
-        help="minutes to wait for spot capacity before --spot-timeout-action (default: %(default)s)",
+        help="minutes (5..1440) to wait for spot capacity, then --spot-timeout-action (default: %(default)s)",
     )
     g.add_argument(
         "--spot-timeout-action",
         choices=("SWITCH_TO_ON_DEMAND", "TERMINATE_CLUSTER"),
         default="SWITCH_TO_ON_DEMAND",
+        help="when spot capacity does not come in time: take on-demand nodes instead, or give up "
+        "(default: %(default)s)",
     )
     g.add_argument(
         "--idle-timeout",
-        type=int,
+        type=int_at_least(1),
         default=3600,
-        help="auto-termination after this many idle seconds (default: %(default)s)",
+        help="auto-termination after this many idle seconds, 60..604800 (default: %(default)s)",
     )
     g.add_argument(
         "--keep-alive", action="store_true", help="keep the cluster after the steps (still idle-capped)"
     )
-    g.add_argument("--log-uri", help="default: S3_PREFIX/logs/")
+    g.add_argument("--log-uri", help="s3:// folder for the cluster's logs (default: S3_PREFIX/logs/)")
     g.add_argument("--subnet", action="append", default=[], help="EC2 subnet id (repeat for several)")
-    g.add_argument("--key-name", help="EC2 key pair for SSH to the nodes")
-    g.add_argument("--service-role", default="EMR_DefaultRole", help="default: %(default)s")
-    g.add_argument("--instance-profile", default="EMR_EC2_DefaultRole", help="default: %(default)s")
+    g.add_argument("--key-name", help="EC2 key pair for SSH to the nodes (default: none, no SSH)")
+    g.add_argument(
+        "--service-role", default="EMR_DefaultRole", help="EMR service role (default: %(default)s)"
+    )
+    g.add_argument(
+        "--instance-profile",
+        default="EMR_EC2_DefaultRole",
+        help="EC2 instance profile of the nodes (default: %(default)s)",
+    )
     g.add_argument(
         "--security-configuration", help="name of an EMR security configuration (see security-config)"
     )
-    g.add_argument("--tag", action="append", type=_kv, default=[], help="KEY=VALUE (repeat)")
+    g.add_argument("--tag", action="append", type=kv, default=[], help="cluster tag KEY=VALUE (repeat)")
     g.add_argument(
-        "--python", default="python3", help="interpreter PySpark and the bootstrap use (default: python3)"
+        "--python",
+        help="interpreter the bootstrap installs into and PySpark runs (default: the release line's: "
+        + ", ".join(f"{r.python} on {r.label}" for r in RELEASES.values())
+        + "; python3 with --release-label)",
     )
     g.add_argument(
         "--wheelhouse", action="store_true", help="install dependencies from S3_PREFIX/wheelhouse/"
     )
-    g.add_argument("--ebs-root-gb", type=int, help="root volume size per node")
+    g.add_argument("--ebs-root-gb", type=int_at_least(1), help="root volume size per node, GiB")
     g.add_argument(
-        "--ebs-data-gb", type=int, help="a gp3 data volume per core/task node, for shuffle and spill"
+        "--ebs-data-gb",
+        type=int_at_least(1),
+        help="a gp3 data volume per core/task node for shuffle and spill, GiB",
     )
 
 
 def _add_step(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("step")
-    g.add_argument("--deploy-mode", choices=("client", "cluster"), default="client")
-    g.add_argument("--conf", action="append", type=_kv, default=[], help="Spark property KEY=VALUE (repeat)")
-    g.add_argument("--executor-memory")
-    g.add_argument("--executor-cores")
+    g.add_argument(
+        "--deploy-mode",
+        choices=("client", "cluster"),
+        default="client",
+        help="where the driver runs: client (the master node; its traceback is in the step's stderr) or "
+        "cluster (a YARN container) (default: %(default)s)",
+    )
+    g.add_argument("--conf", action="append", type=kv, default=[], help="Spark property KEY=VALUE (repeat)")
+    g.add_argument("--executor-memory", help="spark-submit --executor-memory, e.g. 6g (default: EMR's)")
+    g.add_argument("--executor-cores", help="spark-submit --executor-cores, e.g. 4 (default: EMR's)")
     g.add_argument(
         "--action-on-failure",
         choices=steps.ACTIONS_ON_FAILURE,
         help="default: TERMINATE_CLUSTER on a transient cluster, CONTINUE on --cluster-id",
     )
-
-
-def _add_wait(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("waiting")
-    g.add_argument("--no-wait", action="store_true", help="return once the cluster/steps are submitted")
-    g.add_argument("--poll", type=float, default=30.0, help="seconds between status checks (default: 30)")
-    g.add_argument(
-        "--log-wait",
-        type=float,
-        default=600.0,
-        help="on failure, seconds to wait for EMR to push the step's stderr to S3 (default: 600)",
-    )
-    g.add_argument("--tail", type=int, default=50, help="lines of the failed step's stderr to print")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,54 +181,74 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--sse", choices=("AES256", "aws:kms", "none"), default="AES256", help="default: AES256")
     up.add_argument("--kms-key-id", help="KMS key for --sse aws:kms")
     up.add_argument("--dry-run", action="store_true", help="print the requests as JSON lines, send nothing")
-    _add_aws(up)
+    add_aws(up)
 
-    run = sub.add_parser("run", help="run analysis.py on a transient cluster: run [options] -- ANALYSIS_ARGS")
+    run = sub.add_parser(
+        "run",
+        help="run analysis.py on a transient cluster: run [options] -- ANALYSIS_ARGS",
+        usage=f"{PROG} run --s3-prefix S3_PREFIX [options] -- ANALYSIS_ARGS...",
+        description="Run analysis.py on a transient EMR cluster (or --cluster-id). Everything after -- "
+        "is passed to analysis.py unchanged; at least one argument is required.",
+    )
+    run.set_defaults(usage_parser=run)
     run.add_argument("--s3-prefix", required=True, help="s3://BUCKET/PREFIX that `upload` filled")
     run.add_argument("--script", help="driver script URI (default: S3_PREFIX/analysis.py)")
-    run.add_argument("--step-name", default="mergekit analysis.py")
+    run.add_argument(
+        "--step-name", default="mergekit analysis.py", help="the EMR step's name (default: %(default)s)"
+    )
     run.add_argument("--dry-run", action="store_true", help="print the requests as JSON lines, send nothing")
     _add_cluster(run)
     _add_step(run)
-    _add_wait(run)
-    _add_aws(run)
+    add_wait(run, "cluster and steps are", "the failed step's stderr")
+    add_aws(run)
 
     pipe = sub.add_parser("pipeline", help="run the chained steps of a steps.json")
     pipe.add_argument("steps_json", help="steps file (see docs/emr.md)")
-    pipe.add_argument("--s3-prefix", required=True)
+    pipe.add_argument("--s3-prefix", required=True, help="s3://BUCKET/PREFIX that `upload` filled")
     pipe.add_argument("--run-id", help="names this run's output folder (default: UTC timestamp)")
     pipe.add_argument("--dry-run", action="store_true", help="print the requests as JSON lines, send nothing")
     _add_cluster(pipe)
     _add_step(pipe)
-    _add_wait(pipe)
-    _add_aws(pipe)
+    add_wait(pipe, "cluster and steps are", "the failed step's stderr")
+    add_aws(pipe)
 
     st = sub.add_parser("status", help="a cluster's state and steps, or the active clusters")
-    st.add_argument("--cluster-id")
-    _add_aws(st)
+    st.add_argument("--cluster-id", help="this cluster's state and steps (default: list active clusters)")
+    add_aws(st)
 
     lg = sub.add_parser("logs", help="print a step's log from the cluster's log URI")
-    lg.add_argument("--cluster-id", required=True)
+    lg.add_argument("--cluster-id", required=True, help="the cluster whose log URI holds the log")
     lg.add_argument("--step-id", help="default: the first failed step, else the last step")
-    lg.add_argument("--log", choices=("stderr", "stdout", "controller", "syslog"), default="stderr")
-    lg.add_argument("--tail", type=int, default=0, help="last N lines (default: all)")
-    lg.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the log to reach S3")
-    _add_aws(lg)
+    lg.add_argument(
+        "--log",
+        choices=("stderr", "stdout", "controller", "syslog"),
+        default="stderr",
+        help="which of the step's logs (default: %(default)s)",
+    )
+    lg.add_argument("--tail", type=int_at_least(0), default=0, help="last N lines (default: 0, all)")
+    lg.add_argument("--wait", type=seconds, default=0.0, help="seconds to wait for the log to reach S3")
+    add_aws(lg)
 
     te = sub.add_parser("terminate", help="terminate clusters")
-    te.add_argument("cluster_ids", nargs="*", metavar="CLUSTER_ID")
-    te.add_argument("--cluster-id", action="append", default=[])
-    _add_aws(te)
+    te.add_argument("cluster_ids", nargs="*", metavar="CLUSTER_ID", help="clusters to terminate")
+    te.add_argument("--cluster-id", action="append", default=[], help="a cluster to terminate (repeat)")
+    add_aws(te)
 
     sc = sub.add_parser("security-config", help="create an EMR security configuration (encryption)")
-    sc.add_argument("--name", required=True)
+    sc.add_argument("--name", required=True, help="name of the new security configuration")
     sc.add_argument("--kms-key", help="KMS key ARN: SSE-KMS for S3 and the local-disk key")
     sc.add_argument("--s3-encryption", choices=("SSE-S3", "SSE-KMS"), help="default: SSE-KMS with --kms-key")
     sc.add_argument("--certificates", help="s3:// zip of PEM files for in-transit TLS")
-    sc.add_argument("--no-local-disk-encryption", action="store_true")
-    sc.add_argument("--no-in-transit-encryption", action="store_true")
+    sc.add_argument(
+        "--no-local-disk-encryption", action="store_true", help="leave local disks unencrypted (no KMS key)"
+    )
+    sc.add_argument(
+        "--no-in-transit-encryption", action="store_true", help="no TLS between nodes (no certificates)"
+    )
     sc.add_argument("--dry-run", action="store_true", help="print the request as a JSON line, send nothing")
-    _add_aws(sc)
+    add_aws(sc)
+
+    serverless_cli.add_parser(sub)
     return p
 
 
@@ -286,10 +309,13 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def _cluster_options(args: argparse.Namespace, prefix: S3Uri) -> cl.ClusterOptions:
+    label = args.release_label or args.release
+    line = release_line(label)
+    python = args.python or (line.python if line else "python3")
     return cl.ClusterOptions(
         s3_prefix=prefix,
         name=args.name,
-        release_label=args.release_label,
+        release_label=label,
         master_type=args.master_type,
         core_types=tuple(args.core_types),
         core_count=args.core_count,
@@ -305,7 +331,7 @@ def _cluster_options(args: argparse.Namespace, prefix: S3Uri) -> cl.ClusterOptio
         instance_profile=args.instance_profile,
         security_configuration=args.security_configuration,
         tags=dict(args.tag),
-        python=args.python,
+        python=python,
         use_wheelhouse=args.wheelhouse,
         ebs_root_gb=args.ebs_root_gb,
         ebs_data_gb=args.ebs_data_gb,
@@ -408,13 +434,6 @@ def _wait_and_report(
                 _err(f"----- last {args.tail} lines of {found[0]} -----")
                 _err(s3.tail(found[1], args.tail))
     return 1
-
-
-def _split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
-    if "--" in argv:
-        i = argv.index("--")
-        return argv[:i], argv[i + 1 :]
-    return argv, []
 
 
 def cmd_run(args: argparse.Namespace, script_args: list[str]) -> int:
@@ -543,12 +562,18 @@ def cmd_security_config(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[list[str]] = None, api: Optional[Api] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    own, passthrough = _split_passthrough(argv)
+    own, passthrough = split_passthrough(argv)
     parser = build_parser()
     args = parser.parse_args(own)
     args.api = api
-    if passthrough and args.command != "run":
+    usage_parser = getattr(args, "usage_parser", None)
+    if usage_parser is None and passthrough:
         parser.error("arguments after -- are only for `run` (they go to analysis.py)")
+    if usage_parser is not None and not passthrough:
+        usage_parser.error(
+            "ANALYSIS_ARGS are required: give analysis.py's arguments after --, e.g. "
+            "-- --data_source_1 s3://... --data_source_2 s3://... --output_uri s3://..."
+        )
     try:
         if args.command == "upload":
             return cmd_upload(args)
@@ -562,6 +587,8 @@ def main(argv: Optional[list[str]] = None, api: Optional[Api] = None) -> int:
             return cmd_logs(args)
         if args.command == "terminate":
             return cmd_terminate(args)
+        if args.command == "serverless":
+            return serverless_cli.cmd_run(args, passthrough)
         return cmd_security_config(args)
     except EmrError as exc:
         _err(f"{PROG}: {exc}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from mergekit.emr._aws import Api, EmrError
+from mergekit.emr.releases import DEFAULT_RELEASE
 from mergekit.emr.s3 import S3Uri
 
 # The layout `mergekit emr upload` writes under the S3 prefix and `run` reads from.
@@ -18,9 +19,8 @@ INPUT_DIR = "input"
 LOGS_DIR = "logs"
 OUTPUT_DIR = "output"
 
-# EMR 7.x: Amazon Linux 2023 (glibc 2.34), Spark 3.5, python3 3.9; the manylinux2014 wheel installs there and
-# on the EMR 6.x line (glibc 2.26) alike.
-DEFAULT_RELEASE = "emr-7.9.0"
+# The manylinux2014 wheel installs on EMR 7.x and emr-spark-8.0.0 (Amazon Linux 2023, glibc 2.34) and on the
+# EMR 6.x line (glibc 2.26) alike; the release lines and their Pythons are in releases.py.
 DEFAULT_MASTER_TYPE = "m5.xlarge"
 DEFAULT_CORE_TYPES = ("m5.xlarge",)
 # Several interchangeable types give the spot allocator more pools to choose from, which is what keeps

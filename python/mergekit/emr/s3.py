@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional, TextIO
 
-from mergekit.emr._aws import Api, EmrError
+from mergekit.emr._aws import Api, EmrError, client_error_class
 
 # The object's SHA-256 is stored as user metadata rather than compared with the ETag: an ETag is an MD5 only
 # for single-part, unencrypted-or-SSE-S3 uploads, while this works for multipart and KMS objects too.
@@ -177,7 +177,7 @@ def upload_files(
 
 
 def _stored_sha256(api: Api, uri: S3Uri) -> Optional[str]:
-    from botocore.exceptions import ClientError
+    ClientError = client_error_class()
 
     try:
         head = api.call("s3", "HeadObject", {"Bucket": uri.bucket, "Key": uri.key})
@@ -189,7 +189,7 @@ def _stored_sha256(api: Api, uri: S3Uri) -> Optional[str]:
 
 
 def object_exists(api: Api, uri: S3Uri) -> bool:
-    from botocore.exceptions import ClientError
+    ClientError = client_error_class()
 
     try:
         api.call("s3", "HeadObject", {"Bucket": uri.bucket, "Key": uri.key})

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, TextIO
 
+from mergekit._clock import clock
 from mergekit.emr import s3
 from mergekit.emr._aws import Api, EmrError
 from mergekit.emr.cluster import OUTPUT_DIR
@@ -212,11 +213,6 @@ def read_pipeline_file(path: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- waiting
 
 
-def _hms(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 class StatusLine:
     """One live status line: redrawn in place on a terminal; elsewhere (CI logs) printed only on change."""
 
@@ -227,10 +223,10 @@ class StatusLine:
 
     def show(self, text: str, elapsed: float) -> None:
         if self.tty:
-            self.stream.write(f"\r\033[K{text} · {_hms(elapsed)}")
+            self.stream.write(f"\r\033[K{text} · {clock(elapsed)}")
             self.stream.flush()
         elif text != self._last:
-            self.stream.write(f"{text} · {_hms(elapsed)}\n")
+            self.stream.write(f"{text} · {clock(elapsed)}\n")
             self.stream.flush()
         self._last = text
 

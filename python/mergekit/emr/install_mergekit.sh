@@ -1,1 +1,0 @@
-../../../emr_bootstrap/install_mergekit.sh
