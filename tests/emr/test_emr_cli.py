@@ -7,6 +7,7 @@ import math
 
 import pytest
 from emr_oracle import json_lines
+
 from mergekit._clock import clock
 from mergekit.emr._aws import EmrError
 from mergekit.emr.cli import build_parser, cmd_terminate, main

@@ -15,6 +15,7 @@ import tarfile
 
 import pytest
 from emr_oracle import REGION, json_lines, model_errors
+
 from mergekit.emr import env_archive
 from mergekit.emr._aws import Api
 from mergekit.emr.cli import main
