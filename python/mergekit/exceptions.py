@@ -100,6 +100,20 @@ __all__ = [
 ]
 
 
+def column_list(names, shown: int = 20, name_chars: int = 60) -> str:
+    """Column names for an error message, capped like the engine's (``src/error.rs``: ``column_list``): a
+    file with a huge header must not make a huge message."""
+    names = list(names)
+
+    def one(n: str) -> str:
+        return repr(n) if len(n) <= name_chars else f"{n[:name_chars]!r}... ({len(n)} characters)"
+
+    head = ", ".join(one(str(n)) for n in names[:shown])
+    if len(names) > shown:
+        return f"[{head}, ... {len(names) - shown} more] ({len(names)} columns)"
+    return f"[{head}]"
+
+
 def _register_native_classes() -> None:
     """Give the engine its error table: one class object per ``ErrorClass``, in the engine's order."""
     from mergekit import _native

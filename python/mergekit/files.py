@@ -90,7 +90,7 @@ def parse_memory(limit: Union[int, str]) -> int:
     else:
         m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?)(b?)\s*", str(limit).lower())
         if not m:
-            raise InvalidMergeError(f"memory_limit {limit!r} is not a size like '2GB', '512MB' or 1000000")
+            raise InvalidArgumentError(f"memory_limit {limit!r} is not a size like '2GB', '512MB' or 1000000")
         number, unit, binary, _ = m.groups()
         scale = 1024 ** "bkmgt".index(unit or "b") if binary else _UNITS[unit]
         value = int(float(number) * scale)

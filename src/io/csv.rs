@@ -676,6 +676,19 @@ impl CsvFile {
         max_bytes: usize,
         cancel: &Cancel,
     ) -> Result<Option<Vec<RecordBatch>>> {
+        let parsed = self.parse_block(max_bytes, cancel);
+        if parsed.is_err() {
+            // A parse error in the zeros that replaced a truncated file's pages is really that truncation.
+            self.check_unchanged()?;
+        }
+        parsed
+    }
+
+    fn parse_block(
+        &mut self,
+        max_bytes: usize,
+        cancel: &Cancel,
+    ) -> Result<Option<Vec<RecordBatch>>> {
         let data = self.data();
         let n = data.len();
         if self.pos >= n {
