@@ -15,6 +15,9 @@ SUBCOMMANDS = {
     "emr": ("mergekit.emr.cli", "upload, run and manage the job on a transient Amazon EMR cluster"),
 }
 
+# What each subcommand needs loaded before it starts (the slow imports: pandas, pyarrow, the engine).
+PRELOAD = {"join": ("mergekit.files",)}
+
 USAGE = "usage: mergekit [--version] {join,emr} ...\n\n" + "\n".join(
     f"  {name:<6} {help_}" for name, (_, help_) in SUBCOMMANDS.items()
 )
@@ -26,6 +29,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt:
+        pass
         print("mergekit: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
@@ -44,8 +48,32 @@ def _main(argv: Optional[list[str]]) -> int:
     if name not in SUBCOMMANDS:
         print(f"mergekit: unknown command {name!r}\n\n{USAGE}", file=sys.stderr)
         return 2
-    module = __import__(SUBCOMMANDS[name][0], fromlist=["main"])
-    return int(module.main(rest) or 0)
+    modules = _import_deferring_signals((SUBCOMMANDS[name][0], *PRELOAD.get(name, ())))
+    if modules is None:
+        print("mergekit: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return int(modules[0].main(rest) or 0)
+
+
+def _import_deferring_signals(names: tuple[str, ...]):
+    """Import ``names`` with SIGINT/SIGTERM only recorded, not raised: a KeyboardInterrupt inside a C
+    extension's import (numpy's, pyarrow's) comes out as an unrelated ImportError with a traceback.
+    Returns the modules, or None if a signal arrived (the caller then exits quietly)."""
+    import importlib
+    import signal
+
+    got: list[int] = []
+
+    def record(signum, frame) -> None:
+        got.append(signum)
+
+    previous = {s: signal.signal(s, record) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        modules = [importlib.import_module(n) for n in names]
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return None if got else modules
 
 
 if __name__ == "__main__":

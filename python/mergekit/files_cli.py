@@ -253,10 +253,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             progress=bar,
             overwrite=args.overwrite,
         )
+        # The output is committed: from here to the process's exit a signal must not turn success into a
+        # reported failure (a signal before this line is handled below, by looking at the output).
+        _ignore_signals()
     except KeyboardInterrupt as e:
         # A second signal must not interrupt the clean-up and the report.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _ignore_signals()
         _close(bar)
         _output.remove_own_temps(args.output, args.temp_dir)
         what = "terminated" if isinstance(e, Terminated) else "interrupted"
@@ -294,6 +296,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not args.quiet:
         print(str(summary), file=sys.stderr)
     return EXIT_OK
+
+
+def _ignore_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _identity(path: str):
