@@ -599,6 +599,13 @@ impl CsvFile {
             for f in &fields {
                 let b = f.bytes(data, &scratch);
                 match std::str::from_utf8(b) {
+                    // Arrow's C interface (how tables reach Python) cannot carry a NUL in a name.
+                    Ok(s) if s.contains('\0') => {
+                        return Err(self.parse_error(
+                            line + 1,
+                            format!("column {} of the header holds a NUL byte", names.len() + 1),
+                        ))
+                    }
                     Ok(s) => names.push(s.to_string()),
                     Err(e) => {
                         return Err(self.parse_error(

@@ -31,9 +31,7 @@ PY = sys.executable
 
 
 def run_cli(*args, **kw):
-    return subprocess.run(
-        [PY, "-m", "mergekit.cli", *map(str, args)], capture_output=True, text=True, **kw
-    )
+    return subprocess.run([PY, "-m", "mergekit.cli", *map(str, args)], capture_output=True, text=True, **kw)
 
 
 @pytest.fixture
@@ -292,7 +290,9 @@ def test_input_truncated_during_a_join_is_an_error_not_sigbus(tmp_path):
         "except mergekit.exceptions.InputIOError as e:\n"
         "    print('error', e); sys.exit(3)\n"
     )
-    p = subprocess.Popen([PY, "-c", code, str(big)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [PY, "-c", code, str(big)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     # Truncate as soon as the child has the file open (mapped).
     import time
 
