@@ -90,4 +90,4 @@ def error_class_names() -> list[str]:
     """The names of the ``mergekit.exceptions`` classes the engine raises, in the engine's table order."""
 
 def register_error_classes(classes: list[type]) -> None:
-    """Give the engine one class per name of ``error_class_names()`` (``mergekit.exceptions`` does, at import)."""
+    """Give the engine one class per name of ``error_class_names()`` (done by ``mergekit.exceptions``)."""

@@ -16,7 +16,7 @@ from mergekit.exceptions import InputFormatError, MergekitError
 
 pytestmark = pytest.mark.files
 
-FIELD_CHARS = st.sampled_from(list("ab1 é") + ['"', ",", "\t", ";", "\n", "\r"])
+FIELD_CHARS = st.sampled_from([*"ab1 é", '"', ",", "\t", ";", "\n", "\r"])
 GARBAGE = st.sampled_from([b"\xff", b"\x00", b"\xc3", b'"', b"\r", b"\n", b"\r\n"])
 
 

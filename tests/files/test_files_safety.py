@@ -241,7 +241,7 @@ def test_cr_only_line_ends_are_refused_clearly(tmp_path, pair):
 
 
 def test_directory_device_and_non_parquet_inputs_are_named(tmp_path, pair):
-    lp, rp = pair
+    _, rp = pair
     d = tmp_path / "adir"
     d.mkdir()
     with pytest.raises(InputIOError, match=r"adir: is a directory"):
@@ -300,8 +300,9 @@ def test_input_truncated_during_a_join_is_an_error_not_sigbus(tmp_path):
     while time.monotonic() < deadline and p.poll() is None:
         fds = f"/proc/{p.pid}/maps"
         try:
-            if str(big) in open(fds).read():
-                break
+            with open(fds) as f:
+                if str(big) in f.read():
+                    break
         except OSError:
             pass
         time.sleep(0.002)
