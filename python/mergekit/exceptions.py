@@ -24,14 +24,14 @@ class InvalidMergeError(MergekitError, _PandasMergeError):
     """The merge specification is invalid (conflicting ``on``/``left_on``, bad ``how``, ...)."""
 
 
-class InvalidArgumentError(MergekitError, ValueError):
-    """An argument is out of range or of the wrong kind (``threads=0``, ``max_output_rows=-1``); the message
-    names the argument."""
-
-
 class OutputRefusedError(MergekitError, ValueError):
     """mergekit will not write to this output: it is one of the inputs, a device or a pipe, or an existing
     file or directory mergekit cannot show it wrote. The message says which, in one line."""
+
+
+class InvalidArgumentError(InvalidMergeError):
+    """An argument is out of range or of the wrong kind (``threads=0``, ``max_output_rows=-1``); the message
+    names the argument. A ``ValueError`` (and, like every invalid specification, a pandas ``MergeError``)."""
 
 
 class DuplicateColumnError(InvalidMergeError):
