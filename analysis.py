@@ -176,10 +176,15 @@ def spark_join(x, y, lo: list[str], ro: list[str], how: str, suffixes=("_x", "_y
 
 class OutputDir:
     """Write to a hidden sibling of the output, rename it into place once complete (Hadoop FileSystem API,
-    so the same code serves local paths, HDFS and S3)."""
+    so the same code serves local paths, HDFS and S3).
 
-    def __init__(self, spark, uri: str):
+    mergekit's one output rule (``mergekit._output``) decides what may be replaced: only an earlier complete
+    mergekit output (``_SUCCESS`` plus mergekit's ``_MERGEKIT`` marker listing every file, and nothing else);
+    never a directory it did not write, a file, or an input."""
+
+    def __init__(self, spark, uri: str, inputs: tuple[str, ...] = ()):
         jvm = spark.sparkContext._jvm
+        self.jvm = jvm
         self.path = jvm.org.apache.hadoop.fs.Path(uri.rstrip("/") or "/")
         self.fs = self.path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
         parent = self.path.getParent()
@@ -190,8 +195,59 @@ class OutputDir:
             parent, f".{self.path.getName()}.mergekit-tmp-{uuid.uuid4().hex}"
         )
         self.uri = uri
+        self.inputs = inputs
+        self.check()
+
+    def _qualified(self, uri: str) -> str:
+        p = self.jvm.org.apache.hadoop.fs.Path(uri.rstrip("/") or "/")
+        return p.getFileSystem(self.fs.getConf()).makeQualified(p).toString()
+
+    def check(self) -> None:
+        """Refuse (JobError, one line) to write where the output rule forbids it."""
+        from mergekit import _output
+        from mergekit.exceptions import OutputRefusedError
+
+        out = self._qualified(self.uri)
+        inside = [i for i in self.inputs if _output.is_within(self._qualified(i), out)]
+        exists = self.fs.exists(self.path)
+        is_dir = exists and self.fs.getFileStatus(self.path).isDirectory()
+        entries, marker = [], None
+        if is_dir:
+            entries = [st.getPath().getName() for st in self.fs.listStatus(self.path)]
+            if _output.DIR_MARKER in entries:
+                marker = self._read(self.jvm.org.apache.hadoop.fs.Path(self.path, _output.DIR_MARKER))
+        try:
+            _output.check_dir_output(
+                self.uri, exists=exists, is_dir=is_dir, entries=entries, marker=marker, inputs_inside=inside
+            )
+        except OutputRefusedError as e:
+            raise JobError(str(e)) from None
+
+    def _read(self, path) -> str:
+        stream = self.fs.open(path)
+        try:
+            reader = self.jvm.java.io.BufferedReader(self.jvm.java.io.InputStreamReader(stream, "UTF-8"))
+            lines = []
+            while True:
+                line = reader.readLine()
+                if line is None:
+                    break
+                lines.append(line)
+            return "\n".join(lines)
+        finally:
+            stream.close()
 
     def commit(self) -> None:
+        from mergekit import _output
+
+        written = [st.getPath().getName() for st in self.fs.listStatus(self.tmp)]
+        stream = self.fs.create(self.jvm.org.apache.hadoop.fs.Path(self.tmp, _output.DIR_MARKER), False)
+        try:
+            stream.write(bytearray(_output.dir_marker(written).encode()))
+        finally:
+            stream.close()
+        # The output may have changed while the job ran: check again right before replacing it.
+        self.check()
         if self.fs.exists(self.path) and not self.fs.delete(self.path, True):
             raise JobError(f"cannot replace the existing {self.uri}")
         if not self.fs.rename(self.tmp, self.path):
@@ -209,7 +265,7 @@ def run(args: argparse.Namespace, spark) -> dict:
     y = read_input(spark, args.data_source_2, args)
     lo = [] if args.how == "cross" else key_columns(x, args.on, "left", args.data_source_1)
     ro = [] if args.how == "cross" else key_columns(y, args.on, "right", args.data_source_2)
-    out = OutputDir(spark, args.output_uri)
+    out = OutputDir(spark, args.output_uri, (args.data_source_1, args.data_source_2))
     try:
         if args.engine == "mergekit":
             import mergekit.spark

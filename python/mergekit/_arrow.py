@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from mergekit import _native
-from mergekit.exceptions import ColumnNotFoundError, InvalidMergeError
+from mergekit.exceptions import ColumnNotFoundError, InvalidMergeError, column_list
 
 INDICATOR_CATEGORIES = ("left_only", "right_only", "both")
 
@@ -36,7 +36,7 @@ def check_columns(names: Sequence[str], wanted: Sequence[str], side: str) -> Non
     missing = [w for w in wanted if w not in names]
     if missing:
         raise ColumnNotFoundError(
-            f"{side} key column(s) {missing} not found; the {side} side has columns {list(names)}"
+            f"{side} key column(s) {missing} not found; the {side} side has columns {column_list(names)}"
         )
 
 

@@ -48,6 +48,13 @@ def kind_of(obj: Any) -> str:
         raise TypeError(
             "Can only merge eager frames; a polars LazyFrame was passed. Call .collect() on it first."
         )
+    if isinstance(obj, (pa.ChunkedArray, pa.Array)):
+        # These export an Arrow stream too, but of one column, not of a table.
+        raise TypeError(
+            f"Can only merge Series or DataFrame objects (pandas or polars), pyarrow Tables/RecordBatches or "
+            f"objects with __arrow_c_stream__, a {type(obj)} was passed (wrap it in a table: "
+            "pyarrow.table({'name': array}))"
+        )
     if hasattr(obj, "__arrow_c_stream__"):
         return STREAM
     raise TypeError(

@@ -100,3 +100,9 @@ def join_files(
 ) -> dict[str, Any]:
     """Out-of-core join of two inputs (a path: delimited text; else an Arrow stream) into ``output``
     (delimited when ``output_sep`` is given, else Arrow IPC). Returns the summary as a dict."""
+
+def error_class_names() -> list[str]:
+    """The names of the ``mergekit.exceptions`` classes the engine raises, in the engine's table order."""
+
+def register_error_classes(classes: list[type]) -> None:
+    """Give the engine one class per name of ``error_class_names()`` (done by ``mergekit.exceptions``)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+import tempfile
 import threading
 import warnings
 from collections.abc import Sequence
@@ -17,9 +19,9 @@ from typing import Callable, Optional, Union
 
 import pyarrow as pa
 
-from mergekit import _native
+from mergekit import _args, _native, _output
 from mergekit._arrow import check_columns, plan_columns
-from mergekit.exceptions import InputIOError, InvalidMergeError
+from mergekit.exceptions import InputFormatError, InputIOError, InvalidArgumentError, InvalidMergeError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -57,7 +59,7 @@ def read_csv(
         names=list(names) if names is not None else None,
         on_bad_lines=on_bad_lines,
         infer_types=infer_types,
-        threads=threads,
+        threads=_args.threads(threads),
     )
     _emit_warnings(warns)
     return pa.table(table)
@@ -74,19 +76,28 @@ def _emit_warnings(warns: Sequence[str]) -> None:
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
 
+_MAX_MEMORY = 2**63 - 1  # bytes, as the engine counts them (u64, kept clear of the sign bit)
+
+
 def parse_memory(limit: Union[int, str]) -> int:
     """``2GB``, ``512MB``, ``1.5G``, ``800MiB`` or a number of bytes."""
+    if isinstance(limit, bool) or not isinstance(limit, (int, str)):
+        raise InvalidArgumentError(
+            f"memory_limit must be a size like '2GB' or a number of bytes, got {limit!r}"
+        )
     if isinstance(limit, int):
         value = limit
     else:
         m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?)(b?)\s*", str(limit).lower())
         if not m:
-            raise InvalidMergeError(f"memory_limit {limit!r} is not a size like '2GB', '512MB' or 1000000")
+            raise InvalidArgumentError(f"memory_limit {limit!r} is not a size like '2GB', '512MB' or 1000000")
         number, unit, binary, _ = m.groups()
         scale = 1024 ** "bkmgt".index(unit or "b") if binary else _UNITS[unit]
         value = int(float(number) * scale)
     if value < 10**6:
-        raise InvalidMergeError(f"memory_limit must be at least 1MB, got {limit!r}")
+        raise InvalidArgumentError(f"memory_limit must be at least 1MB, got {limit!r}")
+    if value > _MAX_MEMORY:
+        raise InvalidArgumentError(f"memory_limit must be at most {_MAX_MEMORY} bytes, got {limit!r}")
     return value
 
 
@@ -135,6 +146,8 @@ def _columns(path: str, sep: str, quotechar: Optional[str], header: bool) -> lis
             return list(pq.read_schema(path).names)
         except OSError as e:
             raise InputIOError(f"{path}: {e}") from e
+        except pa.ArrowException as e:
+            raise InputFormatError(f"{path}: not a Parquet file ({_first_line(e)})") from e
     return list(_native.csv_columns(path, sep=sep, quotechar=quotechar, header=header))
 
 
@@ -145,10 +158,56 @@ def _parquet_reader(path: str) -> tuple[pa.RecordBatchReader, int]:
         pf = pq.ParquetFile(path)
     except OSError as e:
         raise InputIOError(f"{path}: {e}") from e
+    except pa.ArrowException as e:
+        raise InputFormatError(f"{path}: not a Parquet file ({_first_line(e)})") from e
     md = pf.metadata
     size = sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
     reader = pa.RecordBatchReader.from_batches(pf.schema_arrow, pf.iter_batches(batch_size=64 * 1024))
     return reader, size
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:300]
+
+
+def _check_input(path: str) -> bool:
+    """Raise a clear error for an input that cannot be read as a file; True if it is a pipe (or socket)
+    that must be copied before it can be read twice (once for the header, once for the join)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputIOError(f"{path}: no such file") from None
+    except OSError as e:
+        raise InputIOError(f"{path}: {e.strerror or e}") from e
+    if stat.S_ISREG(mode):
+        return False
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        return True
+    what = {
+        stat.S_IFDIR: "a directory",
+        stat.S_IFCHR: "a character device (a terminal or a device node)",
+        stat.S_IFBLK: "a block device",
+    }.get(stat.S_IFMT(mode), "not a regular file")
+    raise InputIOError(f"{path}: is {what}, not an input file")
+
+
+def _copy_stream(path: str, temp_dir: Optional[str]) -> str:
+    """Read a pipe to its end into a private file (named with this process's id, so a later run removes
+    it if this one is killed); the join then reads that file."""
+    directory = temp_dir or tempfile.gettempdir()
+    fd, tmp = tempfile.mkstemp(prefix=f".mergekit-input-{os.getpid()}-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+            while True:
+                chunk = src.read(1 << 20)
+                if not chunk:
+                    break
+                out.write(chunk)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
 
 
 def _output_kind(output: str, sep: str, output_sep: Optional[str]) -> Optional[str]:
@@ -184,6 +243,7 @@ def join_files(
     threads: Optional[int] = None,
     temp_dir: Optional[PathLike] = None,
     progress: Optional[Callable[[str, int, int, int], None]] = None,
+    overwrite: bool = False,
 ) -> JoinSummary:
     """Join two files (TSV/CSV or Parquet) into ``output`` within about ``memory_limit`` of memory.
 
@@ -194,7 +254,10 @@ def join_files(
 
     ``output`` is written under a temporary name in the same directory and renamed when complete: an
     error or Ctrl-C leaves no output and no spill files. Its format follows its extension: ``.parquet``,
-    ``.csv`` (comma), ``.tsv`` (tab), else ``output_sep`` or ``sep``.
+    ``.csv`` (comma), ``.tsv`` (tab), else ``output_sep`` or ``sep``. mergekit refuses
+    (``OutputRefusedError``) an output that is an input, a device or a pipe, or an existing file it did not
+    write (unless ``overwrite=True``); ``"-"`` and ``"/dev/stdout"`` stream the finished output to standard
+    output. Inputs may be named pipes (read to their end first).
 
     ``progress(phase, done_bytes, total_bytes, rows_written)`` is called about 5 times a second from a
     helper thread while the join runs.
@@ -215,15 +278,80 @@ def join_files(
     if len(left_on) != len(right_on):
         raise InvalidMergeError("len(right_on) must equal len(left_on)")
     limit = parse_memory(memory_limit)
-    for p in (left, right):
-        if not os.path.isfile(p):
-            raise InputIOError(f"{p}: no such file")
+    threads = _args.threads(threads)
+    pipes = [_check_input(p) for p in (left, right)]
+    target = _output.file_output(output, [left, right], overwrite=overwrite)
     out_dir = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(out_dir):
+    if not target.streams and not os.path.isdir(out_dir):
         raise InputIOError(f"{output}: the directory {out_dir} does not exist")
+    temp = os.fspath(temp_dir) if temp_dir is not None else None
+    _output.remove_stale_temps(temp or tempfile.gettempdir())
 
-    lcols = _columns(left, sep, quotechar, header)
-    rcols = _columns(right, sep, quotechar, header)
+    copies: list[str] = []
+    try:
+        names = []
+        for p, is_pipe in zip((left, right), pipes):
+            if is_pipe:
+                copies.append(_copy_stream(p, temp))
+                names.append(copies[-1])
+            else:
+                names.append(p)
+        return _join_files(
+            left,
+            right,
+            names,
+            output,
+            target,
+            temp,
+            left_on,
+            right_on,
+            how,
+            limit,
+            sep,
+            output_sep,
+            header,
+            quotechar,
+            on_bad_lines,
+            suffixes,
+            threads,
+            progress,
+        )
+    finally:
+        for c in copies:
+            if os.path.exists(c):
+                os.unlink(c)
+
+
+def _join_files(
+    left,
+    right,
+    names,
+    output,
+    target,
+    temp,
+    left_on,
+    right_on,
+    how,
+    limit,
+    sep,
+    output_sep,
+    header,
+    quotechar,
+    on_bad_lines,
+    suffixes,
+    threads,
+    progress,
+) -> JoinSummary:
+    def named(e: Exception) -> Exception:
+        """Errors about a copied pipe name the pipe, not the private copy."""
+        text = str(e)
+        for real, copy in zip((left, right), names):
+            if copy != real and copy in text:
+                return type(e)(text.replace(copy, real))
+        return e
+
+    lcols = _columns(names[0], sep, quotechar, header)
+    rcols = _columns(names[1], sep, quotechar, header)
     check_columns(lcols, left_on, "left")
     check_columns(rcols, right_on, "right")
     plan = [
@@ -231,13 +359,18 @@ def join_files(
         for c in plan_columns(lcols, rcols, left_on, right_on, how, suffixes)
     ]
     out_sep = _output_kind(output, sep, output_sep)
-    native_output = output
-    if out_sep is None:  # Parquet: the engine writes Arrow IPC, converted below
-        native_output = os.path.join(out_dir, f".{os.path.basename(output)}.mergekit-{os.getpid()}.arrow")
+    if target.streams:
+        # The finished output is copied to the stream: build it in a private file first.
+        base = os.path.join(temp or tempfile.gettempdir(), f"stream-{os.getpid()}")
+        native_output = _output.temp_name(base, "arrow" if out_sep is None else "tmp")
+        final = _output.temp_name(base + "-parquet", "tmp") if out_sep is None else native_output
+    else:
+        native_output = output if out_sep is not None else _output.temp_name(output, "arrow")
+        final = output
 
     sources = []
     sizes = []
-    for p in (left, right):
+    for p in names:
         if _is_parquet(p):
             reader, size = _parquet_reader(p)
             sources.append(reader)
@@ -253,34 +386,40 @@ def join_files(
         poller = threading.Thread(target=_poll, args=(tracker, progress, stop), daemon=True)
         poller.start()
     try:
-        raw = _native.join_files(
-            sources[0],
-            sources[1],
-            native_output,
-            left_on=left_on,
-            right_on=right_on,
-            how=how,
-            plan=plan,
-            memory_limit=limit,
-            left_size=sizes[0],
-            right_size=sizes[1],
-            sep=sep,
-            quotechar=quotechar,
-            header=header,
-            on_bad_lines=on_bad_lines,
-            output_sep=out_sep,
-            threads=threads,
-            temp_dir=os.fspath(temp_dir) if temp_dir is not None else None,
-            progress=tracker,
-        )
+        try:
+            raw = _native.join_files(
+                sources[0],
+                sources[1],
+                native_output,
+                left_on=left_on,
+                right_on=right_on,
+                how=how,
+                plan=plan,
+                memory_limit=limit,
+                left_size=sizes[0],
+                right_size=sizes[1],
+                sep=sep,
+                quotechar=quotechar,
+                header=header,
+                on_bad_lines=on_bad_lines,
+                output_sep=out_sep,
+                threads=threads,
+                temp_dir=temp,
+                progress=tracker,
+            )
+        except (InputIOError, InputFormatError) as e:
+            raise named(e) from e
         if out_sep is None:
-            _ipc_to_parquet(native_output, output)
+            _ipc_to_parquet(native_output, final)
+        if target.streams:
+            target.stream_from(final)
     finally:
         stop.set()
         if poller is not None:
             poller.join()
-        if out_sep is None and os.path.exists(native_output):
-            os.unlink(native_output)
+        for private in {native_output, final} - {output}:
+            if os.path.exists(private):
+                os.unlink(private)
     if progress is not None:
         progress("done", *tracker.snapshot()[1:])
     _emit_warnings(raw.get("warnings", []))
@@ -300,16 +439,15 @@ def _ipc_to_parquet(src: str, dst: str) -> None:
     """Stream an Arrow IPC file into Parquet under a temporary name, then rename it into place."""
     import pyarrow.parquet as pq
 
-    tmp = os.path.join(
-        os.path.dirname(os.path.abspath(dst)), f".{os.path.basename(dst)}.mergekit-{os.getpid()}.tmp"
-    )
+    tmp = _output.temp_name(dst, "tmp")
     try:
         with pa.memory_map(src) as source:
             reader = pa.ipc.open_file(source)
             with pq.ParquetWriter(tmp, reader.schema) as writer:
                 for i in range(reader.num_record_batches):
                     writer.write_batch(reader.get_batch(i))
-        os.replace(tmp, dst)
+        _output.mark_written(tmp)
+        os.replace(tmp, dst)  # the commit point
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -1,13 +1,18 @@
 """``mergekit join``: join two delimited or Parquet files, out of core when they exceed the memory limit.
 
-Exit codes: 0 success; 2 bad usage or bad input (a missing column, a malformed file, a missing input);
-74 an I/O error writing the output or spill files; 70 an internal error (a bug: please report it);
-130 interrupted (Ctrl-C). On any failure the output path is left untouched and spill files are removed.
+Exit codes: 0 success (the output is in place); 2 bad usage or bad input (a missing column, a malformed
+file, a missing input, an argument out of range, an output mergekit refuses to replace); 74 an I/O error
+writing the output or spill files; 70 an internal error (a bug: please report it); 130 interrupted (Ctrl-C,
+SIGINT) and 143 terminated (SIGTERM), both only when no output was written. The rename of the finished
+output is the commit point: a signal that arrives after it still exits 0, because the output exists. On any
+failure the output path is left untouched and temporary and spill files are removed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import time
 from typing import Optional
@@ -19,6 +24,37 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 70
 EXIT_IO = 74
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so the engine stops and cleans up the same way."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
+def _count(minimum: int):
+    """An argparse type: an integer of at least ``minimum`` (a usage error, exit 2, otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {v}")
+        from mergekit import _args
+
+        if v > _args.max_threads():
+            raise argparse.ArgumentTypeError(
+                f"must be at most {_args.max_threads()} ({_args.MAX_THREADS_PER_CORE} per core), got {v}"
+            )
+        return v
+
+    return parse
+
 
 DESCRIPTION = """\
 Join two files on key columns and write the result, like pandas.merge but for files larger than memory.
@@ -34,6 +70,7 @@ Files ending in .parquet/.pq are read as Parquet.
 
 EPILOG = """\
 exit codes: 0 success, 2 bad usage or bad input, 74 I/O error, 70 internal error, 130 interrupted
+(SIGINT), 143 terminated (SIGTERM); 130/143 only when no output was written
 
 example:
   mergekit join x_list.txt y_list.txt -o out.tsv --on ID --how inner --memory-limit 2GB
@@ -54,7 +91,15 @@ def _parser() -> argparse.ArgumentParser:
         "--output",
         required=True,
         help="output file; its format follows the extension: .parquet, .csv (comma), .tsv (tab), "
-        "otherwise --output-sep (default: the input --sep)",
+        "otherwise --output-sep (default: the input --sep); '-' or /dev/stdout writes to standard output. "
+        "An existing file is replaced only if mergekit wrote it (or with --overwrite); an input, a "
+        "directory, a device or a pipe is refused",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output file even if mergekit did not write it (never an input, a "
+        "directory or a device)",
     )
     p.add_argument("--on", action="append", help="key column present on both sides (repeat for several keys)")
     p.add_argument(
@@ -100,7 +145,10 @@ def _parser() -> argparse.ArgumentParser:
         help="suffixes for non-key columns present on both sides (default: _x _y)",
     )
     p.add_argument(
-        "--threads", type=int, default=None, help="worker threads (default: all cores or $MERGEKIT_THREADS)"
+        "--threads",
+        type=_count(1),
+        default=None,
+        help="worker threads, 1 to 8 per core (default: all cores or $MERGEKIT_THREADS)",
     )
     p.add_argument(
         "--temp-dir", default=None, help="directory for spill files (default: the system temp directory)"
@@ -154,6 +202,9 @@ class _Bar:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    # SIGTERM stops the join like Ctrl-C (clean-up included) instead of killing the process outright.
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _on_sigterm)
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -171,11 +222,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         )
         return EXIT_BAD_INPUT
 
+    from mergekit import _output
     from mergekit import exceptions as ex
     from mergekit.files import join_files
 
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     bar = _Bar() if show else None
+    before = _identity(args.output)
     try:
         summary = join_files(
             args.left,
@@ -195,11 +248,26 @@ def main(argv: Optional[list[str]] = None) -> int:
             threads=args.threads,
             temp_dir=args.temp_dir,
             progress=bar,
+            overwrite=args.overwrite,
         )
-    except KeyboardInterrupt:
+        # The output is committed: from here to the process's exit a signal must not turn success into a
+        # reported failure (a signal before this line is handled below, by looking at the output).
+        _ignore_signals()
+    except KeyboardInterrupt as e:
+        # A second signal must not interrupt the clean-up and the report.
+        _ignore_signals()
         _close(bar)
-        print("mergekit join: interrupted; no output was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        _output.remove_own_temps(args.output, args.temp_dir)
+        what = "terminated" if isinstance(e, Terminated) else "interrupted"
+        if before != _identity(args.output) and _identity(args.output) is not None:
+            # The signal came after the rename: the output is complete, and the exit status says so.
+            print(
+                f"mergekit join: {what} after the output was complete; {args.output} is written",
+                file=sys.stderr,
+            )
+            return EXIT_OK
+        print(f"mergekit join: {what}; no output was written", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
     except ex.InternalError as e:
         _close(bar)
         print(f"mergekit join: internal error (please report it): {e}", file=sys.stderr)
@@ -225,6 +293,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not args.quiet:
         print(str(summary), file=sys.stderr)
     return EXIT_OK
+
+
+def _ignore_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _identity(path: str):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _is_output_problem(e: Exception, args) -> bool:

@@ -47,7 +47,7 @@ import pandas as pd
 import pyarrow as pa
 from pandas.api.types import is_list_like
 
-from mergekit import _arrow, _frames, _native
+from mergekit import _args, _arrow, _frames, _native
 from mergekit.exceptions import (
     DuplicateColumnError,
     InvalidMergeError,
@@ -726,7 +726,11 @@ def merge(
     ``MergeValidationError``), ``KeyError`` for a missing column, ``ValueError``/``TypeError`` for bad
     arguments and incompatible key dtypes. See the module docstring for the pandas behaviours not matched.
     """
-    engine = {"nulls_equal": nulls_equal, "max_output_rows": max_output_rows, "threads": threads}
+    engine = {
+        "nulls_equal": nulls_equal,
+        "max_output_rows": _args.optional_count(max_output_rows, "max_output_rows"),
+        "threads": _args.threads(threads),
+    }
     lkind = _frames.kind_of(left)
     if lkind == _frames.PANDAS:
         return _merge_pandas(

@@ -21,7 +21,10 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use memmap2::Mmap;
 use rayon::prelude::*;
 
+use std::os::unix::fs::FileTypeExt;
+
 use crate::error::{MergeError, Result};
+use crate::io::mapguard::MapGuard;
 use crate::join::Cancel;
 
 /// What to do with a record whose field count differs from the header's (pandas' `on_bad_lines`).
@@ -374,22 +377,81 @@ fn string_array(col: ColumnBuf) -> std::result::Result<StringArray, (usize, usiz
     }
 }
 
+/// At most `SHOWN_BYTES` bytes as `\\xNN` escapes (the rest of a field could be megabytes).
 fn show_bytes(b: &[u8]) -> String {
+    const SHOWN_BYTES: usize = 16;
     use std::fmt::Write as _;
-    b.iter().fold(String::with_capacity(b.len() * 4), |mut s, x| {
+    let mut s = String::with_capacity(SHOWN_BYTES * 4 + 3);
+    for x in b.iter().take(SHOWN_BYTES) {
         // Writing to a String cannot fail.
         let _ = write!(s, "\\x{x:02x}");
-        s
-    })
+    }
+    if b.len() > SHOWN_BYTES {
+        s.push_str("...");
+    }
+    s
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Files.
 
 /// An open delimited file, read block by block (each block parsed in parallel on the current rayon pool).
+fn bytes_of(b: &Bytes) -> &[u8] {
+    match b {
+        Bytes::Map { map, .. } => map,
+        Bytes::Owned(v) => v,
+        Bytes::Empty => &[],
+    }
+}
+
+/// Whether a record holds a carriage return that does not end a line, outside quoted fields: the mark
+/// of a file with CR-only (classic Mac) line ends, which this reader would otherwise take as one record.
+fn bare_cr_outside_quotes(rec: &[u8], sep: u8, quote: Option<u8>) -> bool {
+    let mut i = 0;
+    let mut field_start = true;
+    while i < rec.len() {
+        let b = rec[i];
+        if field_start && quote == Some(b) {
+            // Skip the quoted field: up to a quote that is not doubled.
+            i += 1;
+            while i < rec.len() {
+                if Some(rec[i]) == quote {
+                    if rec.get(i + 1).copied() == quote {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            i += 1;
+            field_start = false;
+            continue;
+        }
+        if b == b'\r' && rec.get(i + 1) != Some(&b'\n') {
+            return true;
+        }
+        field_start = b == sep || b == b'\n';
+        i += 1;
+    }
+    false
+}
+
+/// Where a file's bytes live: a map of a regular file, or (for a pipe) the bytes read from it.
+enum Bytes {
+    Map {
+        // Declared before `map`: the guard is released before the map is unmapped.
+        guard: Option<MapGuard>,
+        map: Mmap,
+        file: File,
+    },
+    Owned(Vec<u8>),
+    Empty,
+}
+
 pub struct CsvFile {
     path: String,
-    map: Option<Mmap>,
+    bytes: Bytes,
     opts: CsvOptions,
     schema: SchemaRef,
     /// Next unread byte (a record boundary).
@@ -407,28 +469,52 @@ impl CsvFile {
             path: path.to_string(),
             source: e,
         };
-        let file = File::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
         if opts.quote == Some(opts.sep) || opts.sep == b'\n' || opts.sep == b'\r' {
             return Err(MergeError::InvalidArgument(format!(
                 "separator {:?} cannot be the quote character or a line end",
                 opts.sep as char
             )));
         }
-        // A zero-length file cannot be mapped; it has no columns and no rows.
-        let map = if len == 0 {
-            None
+        let kind = std::fs::metadata(path).map_err(io)?.file_type();
+        let bytes = if kind.is_file() {
+            let file = File::open(path).map_err(io)?;
+            let len = file.metadata().map_err(io)?.len();
+            if len == 0 {
+                // A zero-length file cannot be mapped; it has no columns and no rows.
+                Bytes::Empty
+            } else {
+                // SAFETY: the map is read-only. If another program truncates the file while we read it,
+                // reads of the lost pages fault; `MapGuard` turns that fault into a page of zeros and a
+                // mark that `check_unchanged` reports as an error (instead of SIGBUS killing the process).
+                let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+                let _ = map.advise(memmap2::Advice::Sequential);
+                let guard = MapGuard::register(map.as_ptr(), map.len());
+                Bytes::Map { map, guard, file }
+            }
+        } else if kind.is_fifo() || kind.is_socket() {
+            // A pipe (or `/dev/stdin` fed by one) cannot be mapped: read it to its end.
+            let mut data = Vec::new();
+            File::open(path)
+                .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut data))
+                .map_err(io)?;
+            Bytes::Owned(data)
         } else {
-            // SAFETY: the map is read-only. If another process truncates the file while we read it, reads
-            // of the lost pages fault (SIGBUS); that is the documented caveat of every mmap-based reader.
-            Some(unsafe { Mmap::map(&file) }.map_err(io)?)
+            let what = if kind.is_dir() {
+                "a directory"
+            } else if kind.is_char_device() {
+                "a character device (a terminal or a device node)"
+            } else if kind.is_block_device() {
+                "a block device"
+            } else {
+                "not a regular file"
+            };
+            return Err(io(std::io::Error::other(format!(
+                "is {what}, not a delimited file"
+            ))));
         };
-        if let Some(m) = &map {
-            let _ = m.advise(memmap2::Advice::Sequential);
-        }
         let mut f = CsvFile {
             path: path.to_string(),
-            map,
+            bytes,
             opts,
             schema: Arc::new(Schema::empty()),
             pos: 0,
@@ -437,12 +523,33 @@ impl CsvFile {
             bad_lines: 0,
             rows: 0,
         };
-        f.read_header()?;
+        let header = f.read_header();
+        f.check_unchanged()?;
+        header?;
         Ok(f)
     }
 
+    /// An error if the mapped file shrank while it was read (see `MapGuard`): what was parsed from the
+    /// lost pages is not the file's content.
+    fn check_unchanged(&self) -> Result<()> {
+        if let Bytes::Map { map, guard, file } = &self.bytes {
+            let now = file.metadata().map_or(0, |m| m.len());
+            if guard.as_ref().is_some_and(MapGuard::faulted) || now < map.len() as u64 {
+                return Err(MergeError::Io {
+                    path: self.path.clone(),
+                    source: std::io::Error::other(format!(
+                        "the file shrank from {} to {now} bytes while it was being read \
+                         (another program truncated or rewrote it)",
+                        map.len()
+                    )),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn data(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
+        bytes_of(&self.bytes)
     }
 
     fn parse_error(&self, line: u64, message: impl Into<String>) -> MergeError {
@@ -454,7 +561,7 @@ impl CsvFile {
     }
 
     fn read_header(&mut self) -> Result<()> {
-        let data = self.map.as_deref().unwrap_or(&[]);
+        let data = bytes_of(&self.bytes);
         let mut pos = if data.starts_with(BOM) { BOM.len() } else { 0 };
         let mut line = 0u64;
         // Skip blank lines before the first record, as the parser does.
@@ -482,6 +589,13 @@ impl CsvFile {
             for f in &fields {
                 let b = f.bytes(data, &scratch);
                 match std::str::from_utf8(b) {
+                    // Arrow's C interface (how tables reach Python) cannot carry a NUL in a name.
+                    Ok(s) if s.contains('\0') => {
+                        return Err(self.parse_error(
+                            line + 1,
+                            format!("column {} of the header holds a NUL byte", names.len() + 1),
+                        ))
+                    }
                     Ok(s) => names.push(s.to_string()),
                     Err(e) => {
                         return Err(self.parse_error(
@@ -493,6 +607,13 @@ impl CsvFile {
                         ))
                     }
                 }
+            }
+            if bare_cr_outside_quotes(&data[pos..r.end], self.opts.sep, self.opts.quote) {
+                return Err(self.parse_error(
+                    line + 1,
+                    "the line ends are bare carriage returns (CR, classic Mac style); mergekit reads \
+                     LF or CRLF line ends: convert the file first (for example: tr '\\r' '\\n')",
+                ));
             }
             first = Some((names, r.end, r.newlines));
             break;
@@ -548,6 +669,15 @@ impl CsvFile {
 
     /// Parse about `max_bytes` more of the file (whole records), or `None` at the end.
     pub fn next_block(&mut self, max_bytes: usize, cancel: &Cancel) -> Result<Option<Vec<RecordBatch>>> {
+        let parsed = self.parse_block(max_bytes, cancel);
+        if parsed.is_err() {
+            // A parse error in the zeros that replaced a truncated file's pages is really that truncation.
+            self.check_unchanged()?;
+        }
+        parsed
+    }
+
+    fn parse_block(&mut self, max_bytes: usize, cancel: &Cancel) -> Result<Option<Vec<RecordBatch>>> {
         let data = self.data();
         let n = data.len();
         if self.pos >= n {
@@ -620,7 +750,9 @@ impl CsvFile {
         }
         // The parsed batches own copies of the bytes: let the kernel drop the mapped pages, so reading a
         // file larger than memory does not keep it resident in this process.
-        if let Some(m) = &self.map {
+        // Parsed from pages the file no longer has: an error, not rows.
+        self.check_unchanged()?;
+        if let Bytes::Map { map: m, .. } = &self.bytes {
             let page = 4096;
             let start = self.pos / page * page;
             // SAFETY: a read-only, file-backed shared map: MADV_DONTNEED only drops pages, which are read back

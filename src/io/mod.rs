@@ -2,6 +2,7 @@
 //! Nothing here sees a `PyO3` type; `src/py/files.rs` is the binding.
 
 pub mod csv;
+pub mod mapguard;
 pub mod ooc;
 pub mod spill;
 pub mod write;

@@ -479,14 +479,7 @@ fn position(schema: &Schema, name: &str, side: &str) -> Result<usize> {
     schema.index_of(name).map_err(|_| MergeError::ColumnNotFound {
         side: if side == "left" { "left" } else { "right" },
         column: name.to_string(),
-        available: format!(
-            "{:?}",
-            schema
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect::<Vec<_>>()
-        ),
+        available: crate::error::column_list(schema.fields().iter().map(|f| f.name().as_str())),
     })
 }
 

@@ -128,12 +128,33 @@ impl OutputFile {
             }
             None => return Err(MergeError::Internal("commit twice".into())),
         };
+        mark_written(&file);
         file.sync_all().map_err(|e| io_err(&tmp, e))?;
         drop(file);
         std::fs::rename(&tmp, &self.target).map_err(|e| io_err(&self.target, e))?;
         self.tmp = PathBuf::new();
         Ok(())
     }
+}
+
+/// The extended attribute by which a later run knows mergekit wrote this file and may replace it
+/// (`python/mergekit/_output.py`). Set before the rename, so a published output always carries it; where
+/// the file system has no extended attributes it is simply absent and a later run asks for `overwrite`.
+fn mark_written(file: &File) {
+    use std::os::fd::AsRawFd;
+    const NAME: &std::ffi::CStr = c"user.mergekit.output";
+    const VALUE: &[u8] = b"mergekit";
+    // SAFETY: `file` is an open descriptor for the call's duration; name is NUL-terminated and value is
+    // valid for VALUE.len() bytes. Failure is harmless (see above).
+    let _ = unsafe {
+        libc::fsetxattr(
+            file.as_raw_fd(),
+            NAME.as_ptr(),
+            VALUE.as_ptr().cast(),
+            VALUE.len(),
+            0,
+        )
+    };
 }
 
 impl Drop for OutputFile {

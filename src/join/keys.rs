@@ -212,11 +212,43 @@ fn normalize_floats(a: ArrayRef) -> ArrayRef {
     }
 }
 
+/// Float NaNs become nulls (for `nulls_equal`, where pandas sees one missing value); other columns pass.
+pub(crate) fn nan_as_null(cols: Vec<ArrayRef>) -> Vec<ArrayRef> {
+    fn mask<T>(a: &PrimitiveArray<T>) -> Option<ArrayRef>
+    where
+        T: ArrowPrimitiveType,
+        T::Native: num_like::Float,
+    {
+        use num_like::Float as _;
+        if !a.values().iter().any(|v| v.is_nan_value()) {
+            return None;
+        }
+        let not_nan: arrow_buffer::BooleanBuffer = a.values().iter().map(|v| !v.is_nan_value()).collect();
+        let nulls = arrow_buffer::NullBuffer::union(a.nulls(), Some(&not_nan.into()));
+        Some(Arc::new(PrimitiveArray::<T>::new(a.values().clone(), nulls)))
+    }
+    cols.into_iter()
+        .map(|c| {
+            let masked = match c.data_type() {
+                DataType::Float32 => mask(c.as_primitive::<Float32Type>()),
+                DataType::Float64 => mask(c.as_primitive::<Float64Type>()),
+                _ => None,
+            };
+            masked.unwrap_or(c)
+        })
+        .collect()
+}
+
 mod num_like {
     pub trait Float: Copy {
         fn canonical(self) -> Self;
+        fn is_nan_value(self) -> bool;
     }
     impl Float for f32 {
+        #[inline]
+        fn is_nan_value(self) -> bool {
+            self.is_nan()
+        }
         #[inline]
         fn canonical(self) -> Self {
             if self.is_nan() {
@@ -229,6 +261,10 @@ mod num_like {
         }
     }
     impl Float for f64 {
+        #[inline]
+        fn is_nan_value(self) -> bool {
+            self.is_nan()
+        }
         #[inline]
         fn canonical(self) -> Self {
             if self.is_nan() {

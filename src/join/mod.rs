@@ -30,7 +30,8 @@ pub fn join_indices(
     right_names: &[String],
     args: &JoinArgs,
 ) -> Result<JoinIndices> {
-    let pool = crate::pool::pool(args.threads)?;
+    let rows = |keys: &[ArrayRef]| keys.first().map_or(0, |a| a.len());
+    let pool = crate::pool::pool_for_rows(args.threads, rows(left_keys) + rows(right_keys))?;
     let threads = pool.current_num_threads();
     pool.install(|| join_on_pool(left_keys, right_keys, left_names, right_names, args, threads))
 }
@@ -38,7 +39,7 @@ pub fn join_indices(
 /// The cross product of `n_left` × `n_right` rows in pandas' (left-major) order. A cross join has no key
 /// columns, so the row counts come from the caller.
 pub fn cross_indices(n_left: usize, n_right: usize, args: &JoinArgs) -> Result<JoinIndices> {
-    let pool = crate::pool::pool(args.threads)?;
+    let pool = crate::pool::pool_for_rows(args.threads, n_left.saturating_mul(n_right))?;
     pool.install(|| pairs::cross(n_left, n_right, args))
 }
 
@@ -60,6 +61,13 @@ fn join_on_pool(
         ));
     }
     let (left, right) = keys::unify(left_keys, right_keys, left_names, right_names)?;
+    // pandas has one missing value for floats: under pandas semantics a NaN key is a null key, whatever
+    // the input kind (pandas turns NaN into null on the way to Arrow; pyarrow and polars keep both).
+    let (left, right) = if args.nulls_equal {
+        (keys::nan_as_null(left), keys::nan_as_null(right))
+    } else {
+        (left, right)
+    };
     let layout = keys::Layout::choose(&left, &right)?;
     let (el, er) = rayon::join(|| layout.encode(&left), || layout.encode(&right));
     let (el, er) = (el?, er?);

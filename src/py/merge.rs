@@ -97,7 +97,7 @@ pub(crate) fn take(
                 "take() indices must not be null; use -1".into(),
             ));
         }
-        let pool = crate::pool::pool(threads)?;
+        let pool = crate::pool::pool_for_rows(threads, idx.len())?;
         let batches = pool.install(|| gather::take_rows(&schema, &batches, idx.values()))?;
         let out_schema = batches
             .first()

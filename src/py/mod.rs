@@ -17,6 +17,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(files::read_csv, m)?)?;
     m.add_function(wrap_pyfunction!(files::csv_columns, m)?)?;
     m.add_function(wrap_pyfunction!(files::join_files, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::error_class_names, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::register_error_classes, m)?)?;
     m.add_class::<files::JoinProgress>()?;
     Ok(())
 }

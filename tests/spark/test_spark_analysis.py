@@ -265,22 +265,72 @@ def test_unreadable_path(analysis, spark, capsys, tmp_path):
 
 def test_failed_run_keeps_previous_output(analysis, spark, capsys, tmp_path):
     out = tmp_path / "merged"
-    out.mkdir()
-    (out / "part-00000.csv").write_text("old\n")
+    args = ("--data_source_2", EXAMPLES / "y_list.txt", "--output_uri", out, "--no-preview")
+    rc, _, err = run_main(analysis, spark, capsys, "--data_source_1", EXAMPLES / "x_list.txt", *args)
+    assert rc == 0, err
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert "_SUCCESS" in before and "_MERGEKIT" in before
     bad = write_tsv(tmp_path / "bad.tsv", ["ID", "v"], [("A", 1), ("B",)])
-    rc, _, _ = run_main(
-        analysis, spark, capsys,
-        "--data_source_1", bad, "--data_source_2", EXAMPLES / "y_list.txt", "--output_uri", out,
-    )  # fmt: skip
+    rc, _, _ = run_main(analysis, spark, capsys, "--data_source_1", bad, *args)
     assert rc == 1
-    assert (out / "part-00000.csv").read_text() == "old\n"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not list(tmp_path.glob(".merged.mergekit-tmp-*"))
-    # A successful run replaces it.
+    # A successful run replaces mergekit's own earlier output.
+    rc, _, err = run_main(
+        analysis, spark, capsys, "--data_source_1", EXAMPLES / "x_list.txt", "--how", "left", *args
+    )
+    assert rc == 0, err
+    assert len(read_output(out)) == 7
+
+
+def test_existing_directory_that_is_not_an_output_is_kept(tmp_path):
+    """Issue 9's data loss, end to end through spark-submit: the output directory holds the inputs and a
+    subfolder; main's run succeeded and deleted them all. Now it is refused and every file is kept."""
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    x = data / "x_list.txt"
+    y = data / "y_list.txt"
+    x.write_bytes((EXAMPLES / "x_list.txt").read_bytes())
+    y.write_bytes((EXAMPLES / "y_list.txt").read_bytes())
+    (data / "sub" / "notes.txt").write_text("keep me")
+    before = sorted(str(p.relative_to(data)) for p in data.rglob("*"))
+    r = spark_submit("--data_source_1", str(x), "--data_source_2", str(y), "--output_uri", str(data))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "is an input or holds one" in r.stdout + r.stderr
+    assert sorted(str(p.relative_to(data)) for p in data.rglob("*")) == before
+    # Not holding the inputs, still not a mergekit output: refused too.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "mine.csv").write_text("a\n")
+    r = spark_submit(
+        "--data_source_1", str(x), "--data_source_2", str(y), "--output_uri", str(other), "--no-preview"
+    )
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "not a mergekit output" in r.stdout + r.stderr
+    assert (other / "mine.csv").read_text() == "a\n"
+    assert not list(tmp_path.glob(".*mergekit-tmp-*"))
+
+
+def test_output_equal_to_an_input_file_is_refused(analysis, spark, capsys, tmp_path):
+    x = tmp_path / "x.txt"
+    x.write_bytes((EXAMPLES / "x_list.txt").read_bytes())
+    before = x.read_bytes()
     rc, _, err = run_main(
         analysis, spark, capsys,
-        "--data_source_1", EXAMPLES / "x_list.txt", "--data_source_2", EXAMPLES / "y_list.txt",
-        "--output_uri", out, "--no-preview",
+        "--data_source_1", x, "--data_source_2", EXAMPLES / "y_list.txt", "--output_uri", x,
     )  # fmt: skip
+    assert rc == 1
+    assert "is an input" in err
+    assert x.read_bytes() == before
+
+
+def test_output_with_foreign_files_added_is_refused(analysis, spark, capsys, tmp_path):
+    out = tmp_path / "merged"
+    args = ("--data_source_1", EXAMPLES / "x_list.txt", "--data_source_2", EXAMPLES / "y_list.txt")
+    rc, _, err = run_main(analysis, spark, capsys, *args, "--output_uri", out, "--no-preview")
     assert rc == 0, err
-    assert not (out / "part-00000.csv").exists()
-    assert len(read_output(out)) == 7
+    (out / "my-notes.txt").write_text("added later")
+    rc, _, err = run_main(analysis, spark, capsys, *args, "--output_uri", out, "--no-preview")
+    assert rc == 1
+    assert "did not write" in err and "my-notes.txt" in err
+    assert (out / "my-notes.txt").read_text() == "added later"
