@@ -81,7 +81,7 @@ def test_strategies_on_separate_executors(tmp_path):
     # Every executor runs its Python workers in its own directory: two executors, two directories.
     assert len(result["worker_dirs"]) == 2, result["worker_dirs"]
     cases = result["cases"]
-    assert set(cases) >= {"shuffle-inner", "broadcast-left", "skew-shuffle-left", "retry-shuffle-inner"}
+    assert set(cases) >= {"shuffle-outer", "broadcast-inner", "skew-shuffle-left", "retry-broadcast-left"}
     for name, case in cases.items():
         assert case["mergekit"], name  # every case has rows: an empty result would compare equal trivially
         assert as_counter(case["mergekit"]) == as_counter(case["spark"]), name
