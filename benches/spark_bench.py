@@ -295,11 +295,11 @@ def cores_of(name: str) -> int:
     """Cores of the master named in a result's label: local[N] or local-cluster[W,C,MB]."""
     master = name[name.rfind(" [") + 2 : -1] if " [" in name else ""
     if master.startswith("local-cluster["):
-        workers, cores, _ = master[len("local-cluster[") :].split(",")
+        workers, cores, _ = master[len("local-cluster[") :].rstrip("]").split(",")
         return int(workers) * int(cores)
     if master.startswith("local["):
-        inner = master[len("local[") :]
-        return os.cpu_count() or 1 if inner == "*" else int(inner)
+        inner = master[len("local[") :].rstrip("]")
+        return (os.cpu_count() or 1) if inner == "*" else int(inner)
     return 1
 
 
