@@ -92,7 +92,10 @@ def master_conf(master: str) -> list[str]:
     JVM gets most of its worker's memory."""
     if master.startswith("local-cluster"):
         mb = int(master.rstrip("]").split(",")[-1])
-        return ["--driver-memory", "2g", "--conf", f"spark.executor.memory={max(512, mb - 512)}m"]
+        conf = ["--driver-memory", "2g", "--conf", f"spark.executor.memory={max(512, mb - 512)}m"]
+        if os.environ.get("PYTHONPATH"):  # the executors' Python workers import mergekit from there too
+            conf += ["--conf", f"spark.executorEnv.PYTHONPATH={os.environ['PYTHONPATH']}"]
+        return conf
     return ["--driver-memory", "6g"]
 
 
