@@ -16,6 +16,7 @@ import json
 import os
 import random
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +26,6 @@ import mergekit.spark as mks  # noqa: E402
 from pyspark.sql import SparkSession  # noqa: E402
 
 import analysis  # noqa: E402
-
 
 STREAMING = {mks.SHUFFLE_IMPL_CONF: "tagged_union"}
 
@@ -56,13 +56,25 @@ def worker_dirs(spark) -> list[str]:
     return sorted(set(rdd.map(lambda _: os.getcwd()).collect()))
 
 
+def executors(spark, wanted: int, seconds: float = 180.0) -> int:
+    """The executors registered with the driver, after waiting (up to ``seconds``) for ``wanted`` of them:
+    the session starts before its executor JVMs have registered."""
+    deadline = time.monotonic() + seconds
+    while True:
+        # The driver's own block manager is in this map too.
+        n = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1
+        if n >= wanted or time.monotonic() > deadline:
+            return n
+        time.sleep(0.5)
+
+
 def main() -> int:
     out_path = Path(sys.argv[1])
     spark = SparkSession.builder.appName("mergekit-cluster-tests").getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     result: dict = {
         "master": spark.sparkContext.master,
-        "executors": spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1,
+        "executors": executors(spark, 2),
         "worker_dirs": worker_dirs(spark),
         "cases": {},
     }
