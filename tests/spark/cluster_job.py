@@ -22,10 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import mergekit.spark as mks  # noqa: E402
+import analysis  # noqa: E402
 from pyspark.sql import SparkSession  # noqa: E402
 
-import analysis  # noqa: E402
+import mergekit.spark as mks  # noqa: E402
 
 STREAMING = {mks.SHUFFLE_IMPL_CONF: "tagged_union"}
 

@@ -8,11 +8,12 @@ import dataclasses
 import random
 from collections import Counter
 
-import mergekit._arrow as marrow
-import mergekit.spark as mks
 import pandas as pd
 import pyarrow as pa
 import pytest
+
+import mergekit._arrow as marrow
+import mergekit.spark as mks
 from mergekit import _spark_blocks
 
 pytestmark = pytest.mark.spark
