@@ -259,10 +259,46 @@ class OutputDir:
             self.fs.delete(self.tmp, True)
 
 
+class RowCount:
+    """The number of rows that pass through a DataFrame, counted by Spark in the pass that uses it (an
+    ``Observation``), so that the reconciliation counts cost no extra scan of the inputs or the output."""
+
+    #: Seconds to wait for the count once the action that carries it has finished. Spark posts observed
+    #: metrics to a listener shortly after the action; a plan that never ran the observed part (adaptive
+    #: execution can skip the other side of a join whose one side is empty) never posts them at all.
+    WAIT_SECONDS = 30.0
+
+    def __init__(self, name: str):
+        from pyspark.sql import Observation
+
+        self.observation = Observation(f"mergekit_{name}_{uuid.uuid4().hex}")
+        self.df = None
+
+    def attach(self, df):
+        from pyspark.sql import functions as F
+
+        self.df = df
+        return df.observe(self.observation, F.count(F.lit(1)).alias("rows"))
+
+    def value(self) -> int:
+        import threading
+
+        box: list = []
+        # Observation.get blocks until the metrics arrive, with no timeout: wait for it in a daemon thread.
+        t = threading.Thread(target=lambda: box.append(self.observation.get), daemon=True)
+        t.start()
+        t.join(self.WAIT_SECONDS)
+        if box:
+            return int(box[0]["rows"])
+        # Never observed: count with a scan of its own (slower, and still exact).
+        return self.df.count()
+
+
 def run(args: argparse.Namespace, spark) -> dict:
     """The job; returns the row counts. Raises JobError for bad input."""
-    x = read_input(spark, args.data_source_1, args)
-    y = read_input(spark, args.data_source_2, args)
+    left_rows, right_rows, written_rows = RowCount("left"), RowCount("right"), RowCount("written")
+    x = left_rows.attach(read_input(spark, args.data_source_1, args))
+    y = right_rows.attach(read_input(spark, args.data_source_2, args))
     lo = [] if args.how == "cross" else key_columns(x, args.on, "left", args.data_source_1)
     ro = [] if args.how == "cross" else key_columns(y, args.on, "right", args.data_source_2)
     out = OutputDir(spark, args.output_uri, (args.data_source_1, args.data_source_2))
@@ -275,11 +311,12 @@ def run(args: argparse.Namespace, spark) -> dict:
             res = mergekit.spark.merge(x, y, how=args.how, strategy=args.strategy, buckets=args.buckets, **kw)
         else:
             res = spark_join(x, y, lo, ro, args.how)
-        # Reading all columns with FAILFAST makes a ragged row fail here, before anything is visible.
-        res.write.option("header", "true").mode("error").csv(out.tmp.toString())
-        written = spark.read.option("header", "true").csv(out.tmp.toString())
-        counts = {"left": x.count(), "right": y.count(), "written": written.count()}
+        # Reading all columns with FAILFAST makes a ragged row fail here, before anything is visible. The
+        # three counts are taken in this same pass (see RowCount).
+        written_rows.attach(res).write.option("header", "true").mode("error").csv(out.tmp.toString())
+        counts = {"left": left_rows.value(), "right": right_rows.value(), "written": written_rows.value()}
         if not args.no_preview:
+            written = spark.read.option("header", "true").csv(out.tmp.toString())
             # The preview is read back from the written files (a scan, not a second join), ordered by key so
             # that it is the same on every run.
             order = [c for c in written.columns if c in lo] or written.columns[:1]

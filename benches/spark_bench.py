@@ -1,23 +1,28 @@
-"""analysis.py with mergekit's join against Spark's own join, on a local[2] Spark.
+"""analysis.py with mergekit's join against the seed's own PySpark script and against analysis.py with Spark's
+own join, through spark-submit, on local[2] and on local-cluster (separate executor JVMs).
 
-    nice python benches/spark_bench.py                     # 1e6 x 1e6, 3 runs each
-    nice python benches/spark_bench.py --cases 1e6x1e6 1e7x1e6 1e7x1e7 --runs 3
+    nice python benches/spark_bench.py                                   # 1e6 x 1e6, 3 runs, local[2]
+    nice python benches/spark_bench.py --cases 1e7x1e7 --runs 3 \
+        --masters 'local[2]' 'local-cluster[2,1,3072]' --in-spark-masters 'local-cluster[2,1,3072]'
 
 For each case (left rows x right rows of generated TSV: a string key drawn uniformly from as many distinct
-values as that file has rows, plus one string value column; an inner join then gives about as many rows as
-the smaller side) it reports:
+values as that file has rows, plus one string value column) and each master it reports:
 
-* ``end to end``: wall time of ``spark-submit --master local[2] analysis.py --engine E --no-preview``: JVM
-  start, reading and parsing both files, the join, writing the CSV output, and the row counts analysis.py
-  prints (three extra scans; the same for both engines).
-* ``in-Spark join``: in one warm session, the join alone: both files read and joined, the result consumed
-  by Spark's ``noop`` sink (nothing written), so JVM start and output writing are excluded.
+* ``end to end``: wall time of ``spark-submit --master M PROGRAM``, where PROGRAM is
+  ``benches/seed_pyspark.py`` (the seed's script: read, left join, ``show()``, write CSV),
+  ``analysis.py --engine spark --how left`` and ``analysis.py --how left`` (mergekit), each with its preview
+  (``show()`` / the 20-row preview) unless ``--no-preview``: JVM start, reading and parsing both files, the
+  join, writing the CSV output, the preview and (analysis.py) the row counts. One warm-up run per master,
+  then ``--runs`` rounds of the three programs, interleaved so that load changes hit all three alike.
+* ``in-Spark join`` (for the masters in ``--in-spark-masters``, default local[2]): in one warm session, the
+  join alone: both files read and joined, the result consumed by Spark's ``noop`` sink (nothing written), so
+  JVM start and output writing are excluded.
 * with ``--breakdown``, where the in-Spark time goes: reading/parsing the inputs, the shuffle alone (hash
   bucket column + exchange), the shuffle plus the Arrow round trip to Python with a UDF that returns no rows
   (transfer cost), the full mergekit join, and writing the result as CSV.
 
-Every number is the median of ``--runs`` runs after one warm-up run (first touch of fresh memory is slow on
-these machines), wall-clock time.
+Every number is the median of ``--runs`` runs after a warm-up (first touch of fresh memory is slow on these
+machines), wall-clock seconds; the load average is printed before and after each block.
 """
 
 from __future__ import annotations
@@ -65,20 +70,37 @@ def generate(path: Path, rows: int, distinct: int, seed: int, value_name: str) -
     return path
 
 
-def spark_submit(args: list[str]) -> float:
+def spark_submit(master: str, program: Path, args: list[str]) -> float:
     import pyspark
 
     submit = os.path.join(os.path.dirname(pyspark.__file__), "bin", "spark-submit")
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
     env.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
-    cmd = [submit, "--master", "local[2]", "--driver-memory", "6g", "--conf", "spark.ui.enabled=false"]
-    cmd += [str(ROOT / "analysis.py"), *args]
+    cmd = [submit, "--master", master, "--conf", "spark.ui.enabled=false"]
+    cmd += master_conf(master)
+    cmd += [str(program), *args]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
     return elapsed
+
+
+def master_conf(master: str) -> list[str]:
+    """local[2]: one JVM, 6 GB heap for both cores. local-cluster[W,C,MB]: a small driver, and each executor
+    JVM gets most of its worker's memory."""
+    if master.startswith("local-cluster"):
+        mb = int(master.rstrip("]").split(",")[-1])
+        conf = ["--driver-memory", "2g", "--conf", f"spark.executor.memory={max(512, mb - 512)}m"]
+        if os.environ.get("PYTHONPATH"):  # the executors' Python workers import mergekit from there too
+            conf += ["--conf", f"spark.executorEnv.PYTHONPATH={os.environ['PYTHONPATH']}"]
+        return conf
+    return ["--driver-memory", "6g"]
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def median_time(fn, runs: int) -> float:
@@ -92,16 +114,34 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def end_to_end(left: Path, right: Path, engine: str, out: Path, runs: int) -> float:
-    def run():
+PROGRAMS = {
+    "seed script": (ROOT / "benches" / "seed_pyspark.py", []),
+    "analysis.py --engine spark": (ROOT / "analysis.py", ["--engine", "spark", "--how", "left"]),
+    "analysis.py (mergekit)": (ROOT / "analysis.py", ["--how", "left"]),
+}
+
+
+def end_to_end(master: str, left: Path, right: Path, out: Path, runs: int, preview: bool) -> dict[str, float]:
+    """Median wall time of each program on ``master``: one warm-up run, then ``runs`` interleaved rounds."""
+
+    def run(name: str) -> float:
+        program, extra = PROGRAMS[name]
         shutil.rmtree(out, ignore_errors=True)
         args = ["--data_source_1", str(left), "--data_source_2", str(right), "--output_uri", str(out)]
-        spark_submit([*args, "--engine", engine, "--no-preview"])
+        if program.name == "analysis.py" and not preview:
+            extra = [*extra, "--no-preview"]
+        try:
+            return spark_submit(master, program, [*args, *extra])
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
 
-    try:
-        return median_time(run, runs)
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+    run("seed script")  # warm-up: page cache, first touch of memory
+    times: dict[str, list[float]] = {name: [] for name in PROGRAMS}
+    for _ in range(runs):
+        for name in PROGRAMS:
+            times[name].append(run(name))
+            print(f"  {master} {name}: {times[name][-1]:.1f} s ({load()})", flush=True)
+    return {f"{name} [{master}]": statistics.median(t) for name, t in times.items()}
 
 
 def in_spark(
@@ -173,12 +213,31 @@ def _empty_cogroup(schema, left, right):
     return schema.empty_table()
 
 
+def session(master: str):
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(master).config("spark.ui.enabled", "false")
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
+    conf = master_conf(master)
+    builder = builder.config("spark.driver.memory", conf[1])
+    for key, value in (c.split("=", 1) for c in conf[3::2]):
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", nargs="+", default=["1e6x1e6"], help="LEFTxRIGHT row counts, e.g. 1e7x1e6")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--data-dir", default="/tmp/mergekit-spark-bench")
+    p.add_argument("--masters", nargs="+", default=["local[2]"], help="Spark masters for the end-to-end runs")
+    p.add_argument(
+        "--in-spark-masters", nargs="*", default=["local[2]"], help="masters for the in-Spark join"
+    )
     p.add_argument("--skip-end-to-end", action="store_true")
+    p.add_argument("--no-preview", action="store_true", help="run analysis.py with --no-preview")
     p.add_argument("--breakdown", action="store_true", help="also time the parts of the in-Spark join")
     p.add_argument(
         "--impls", nargs="*", default=[], help="also time these shuffle implementations (tagged_union, ...)"
@@ -188,39 +247,63 @@ def main() -> int:
     data = Path(args.data_dir)
     data.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
+    import pyspark
 
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.driver.memory", "6g")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    print(f"pyspark {spark.version}, local[2], median of {args.runs} runs after a warm-up, seconds")
+    print(f"pyspark {pyspark.__version__}, median of {args.runs} runs after a warm-up, seconds; {load()}")
     rows = []
     for case in args.cases:
         nl, nr = parse_case(case)
         left = generate(data / f"left_{nl}.tsv", nl, nl, 1, "lval")
         right = generate(data / f"right_{nr}.tsv", nr, nr, 2, "rval")
-        row = {"case": f"{nl:.0e} x {nr:.0e}".replace("e+0", "e")}
+        row: dict = {"case": f"{nl:.0e} x {nr:.0e}".replace("e+0", "e")}
         if not args.skip_end_to_end:
-            for engine in ("mergekit", "spark"):
-                row[f"analysis.py {engine}"] = end_to_end(left, right, engine, data / "out", args.runs)
-        row.update(in_spark(spark, left, right, args.runs, args.breakdown, data / "out", args.impls))
+            for master in args.masters:
+                row.update(end_to_end(master, left, right, data / "out", args.runs, not args.no_preview))
+                print(row, flush=True)
+        for master in args.in_spark_masters:
+            spark = session(master)
+            try:
+                timings = in_spark(spark, left, right, args.runs, args.breakdown, data / "out", args.impls)
+            finally:
+                spark.stop()
+            row.update({f"{k} [{master}]": v for k, v in timings.items()})
+            print(row, flush=True)
         rows.append(row)
-        print(row, flush=True)
-    spark.stop()
-
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    print()
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "|".join("---" for _ in columns) + "|")
+    print(f"\n{load()}")
     for r in rows:
-        cells = [r["case"]] + [f"{r[c]:.1f}" if c in r else "" for c in columns[1:]]
-        print("| " + " | ".join(cells) + " |")
+        print(
+            f"\n{r['case']}: seconds, and rows per second per core (input rows of both sides / time / cores)"
+        )
+        print("| what | seconds | rows/s per core |")
+        print("|---|---|---|")
+        for name, value in r.items():
+            if name == "case":
+                continue
+            cores = cores_of(name)
+            rate = sum(parse_case(r["case"].replace(" ", "")))
+            print(f"| {name} | {value:.1f} | {rate / value / cores:,.0f} |")
+        for master in args.masters:
+            seed, spark_engine = (
+                r.get(f"seed script [{master}]"),
+                r.get(f"analysis.py --engine spark [{master}]"),
+            )
+            mine = r.get(f"analysis.py (mergekit) [{master}]")
+            if seed and spark_engine and mine:
+                print(f"{master}: mergekit / seed script = {mine / seed:.2f}, "
+                      f"mergekit / --engine spark = {mine / spark_engine:.2f}")  # fmt: skip
     return 0
+
+
+def cores_of(name: str) -> int:
+    """Cores of the master named in a result's label: local[N] or local-cluster[W,C,MB]."""
+    master = name[name.rfind(" [") + 2 : -1] if " [" in name else ""
+    if master.startswith("local-cluster["):
+        workers, cores, _ = master[len("local-cluster[") :].rstrip("]").split(",")
+        return int(workers) * int(cores)
+    if master.startswith("local["):
+        inner = master[len("local[") :].rstrip("]")
+        return (os.cpu_count() or 1) if inner == "*" else int(inner)
+    return 1
 
 
 if __name__ == "__main__":

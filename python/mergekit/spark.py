@@ -38,7 +38,6 @@ from typing import Any, Optional, Union
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from mergekit import _arrow
 from mergekit._arrow import OutputColumn
@@ -55,6 +54,12 @@ SHUFFLE_IMPLS = ("arrow_cogroup", "tagged_union", "pandas_cogroup")
 #: Spark conf: the fewest streamed rows a broadcast join hands the engine at once (default: at least
 #: 262,144 and twice the small side, at most 4,194,304).
 BROADCAST_CHUNK_CONF = "spark.mergekit.broadcastChunkRows"
+
+#: Spark conf: the most bytes of shuffled input a Python worker holds in memory for one partition of the
+#: streaming shuffle (``tagged_union``). A larger partition (a hot key, or too few buckets) is spilled to the
+#: worker's local directories and joined in blocks (see ``_tagged_partition``). Default: half of
+#: ``spark.executor.pyspark.memory`` where that is set, else ``BUCKET_MAX_BYTES``.
+BUCKET_MEMORY_CONF = "spark.mergekit.bucketMemoryBytes"
 
 #: Bytes of input per bucket that the automatic bucket count aims for, and the most it allows: a bucket is
 #: materialised in one Python worker, so it must fit in that worker's memory.
@@ -98,6 +103,7 @@ class JoinSpec:
     out_schema: pa.Schema
     nulls_equal: bool
     threads: int
+    memory_target: int = 512 << 20
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -122,15 +128,31 @@ def _task_threads(default: int) -> int:
 def join_tables(left: pa.Table, right: pa.Table, spec: JoinSpec) -> pa.Table:
     """Join two Arrow tables (one bucket pair, or a streamed chunk and the broadcast side) with the engine
     and return exactly ``spec.out_schema``."""
-    threads = _task_threads(spec.threads)
-    if spec.how == "cross":
+    li, ri = _pairs(left, right, spec, spec.how)
+    return _output(left, right, li, ri, spec)
+
+
+def _pairs(left: pa.Table, right: pa.Table, spec: JoinSpec, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """The engine's row-index pairs for ``how`` (-1 where a side has no row)."""
+    if how == "cross":
         # Pairs are trivial here, and the engine is not needed to enumerate them.
         li = np.repeat(np.arange(left.num_rows, dtype=np.int64), right.num_rows)
         ri = np.tile(np.arange(right.num_rows, dtype=np.int64), left.num_rows)
-    else:
-        li, ri = _arrow.join_indices(
-            left, right, spec.left_on, spec.right_on, spec.how, nulls_equal=spec.nulls_equal, threads=threads
-        )
+        return li, ri
+    return _arrow.join_indices(
+        left,
+        right,
+        spec.left_on,
+        spec.right_on,
+        how,
+        nulls_equal=spec.nulls_equal,
+        threads=_task_threads(spec.threads),
+    )
+
+
+def _output(left: pa.Table, right: pa.Table, li: np.ndarray, ri: np.ndarray, spec: JoinSpec) -> pa.Table:
+    """The output rows of index pairs, exactly ``spec.out_schema``."""
+    threads = _task_threads(spec.threads)
     arrays = []
     taken: dict[tuple[str, str], Any] = {}
     for side, table, idx in (("left", left, li), ("right", right, ri)):
@@ -193,17 +215,34 @@ def _cogroup_pandas(spec: JoinSpec, left, right):
 
 
 def _tagged_partition(spec: JoinSpec, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """One shuffle partition of the tagged union: every row of each bucket in it, from both sides."""
-    batches = list(batches)
-    if not batches:
+    """One shuffle partition of the tagged union: every row of each bucket in it, from both sides. Held in
+    memory up to ``spec.memory_target`` bytes; a larger partition is spilled and joined in blocks."""
+    from mergekit import _spark_blocks
+
+    held: list[pa.RecordBatch] = []
+    size = 0
+    spill = None
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        if spill is not None:
+            spill.add(batch)
+            continue
+        held.append(batch)
+        size += batch.nbytes
+        if size > spec.memory_target:
+            spill = _spark_blocks.SpilledPartition(spec)
+            for b in held:
+                spill.add(b)
+            held = []
+    if spill is not None:
+        for table in spill.join():
+            yield from table.to_batches(max_chunksize=1 << 16)
         return
-    t = pa.Table.from_batches(batches)
-    side = t.column(_SIDE)
-    nl, nr = len(spec.left_schema), len(spec.right_schema)
-    lt = t.filter(pc.equal(side, 0)).select(list(range(2, 2 + nl))).rename_columns(spec.left_schema.names)
-    rt = t.filter(pc.equal(side, 1)).select(list(range(2 + nl, 2 + nl + nr)))
-    rt = rt.rename_columns(spec.right_schema.names)
-    del t, batches
+    if not held:
+        return
+    lt, rt = _spark_blocks.split_sides(pa.Table.from_batches(held), spec)
+    del held
     yield from join_tables(lt, rt, spec).to_batches(max_chunksize=1 << 16)
 
 
@@ -466,6 +505,10 @@ def merge(
     chosen, small_side = choose_strategy(spark, left, right, how, strategy)
     large = (_conf(spark, "spark.sql.execution.arrow.useLargeVarTypes", "false") or "").lower() == "true"
     cpus = int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
+    memory_target = _parse_bytes(_conf(spark, BUCKET_MEMORY_CONF))
+    if memory_target is None:
+        python_memory = _parse_bytes(spark.sparkContext.getConf().get("spark.executor.pyspark.memory", None))
+        memory_target = python_memory // 2 if python_memory else BUCKET_MAX_BYTES
     spec = JoinSpec(
         how=how,
         left_on=tuple(lo),
@@ -476,6 +519,7 @@ def merge(
         out_schema=_arrow_schema(out_struct, large),
         nulls_equal=bool(nulls_equal),
         threads=cpus,
+        memory_target=max(1, memory_target),
     )
     if chosen == "broadcast":
         return _broadcast_join(spark, left, right, spec, small_side, out_struct)

@@ -216,6 +216,18 @@ def test_heavily_skewed_key(spark, sides, how):
     check(spark, left, right, lo, ro, how, "shuffle", buckets=4)
 
 
+@pytest.mark.parametrize("how", ["left", "outer", "left_anti"])
+def test_skewed_partition_over_its_memory_target_is_joined_in_blocks(spark, sides, spark_conf, how):
+    # 70% of the rows share one key and the worker's memory target is 16 KiB: the partition holding the hot
+    # key is spilled and joined in blocks, with the hot side streamed and (swapped) held in memory. Every
+    # join type is covered without Spark in test_spark_blocks.py.
+    left, right, lo, ro = sides("int", n_left=900, n_right=300, skew=0.7, seed=6)
+    confs = {mks.SHUFFLE_IMPL_CONF: "tagged_union", mks.BUCKET_MEMORY_CONF: "16k"}
+    with spark_conf({**confs, "spark.sql.execution.arrow.maxRecordsPerBatch": 100}):
+        check(spark, left, right, lo, ro, how, "shuffle", buckets=2)
+        check(spark, right, left, ro, lo, how, "shuffle", buckets=2)
+
+
 @pytest.mark.parametrize("how", ["outer", "left"])
 def test_many_null_keys_are_spread(spark, sides, how):
     # Half the keys are null: with SQL semantics these rows match nothing and must all survive the spreading.
