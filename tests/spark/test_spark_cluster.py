@@ -130,6 +130,12 @@ def checksum(df: pd.DataFrame) -> tuple[int, int]:
     return len(df), total
 
 
+@pytest.mark.xfail(
+    int(__import__("pyspark").__version__.split(".")[0]) < 4,
+    reason="pyspark 3.5: after the killed first attempt analysis.py's job aborts with an EOFError from the "
+    "Python worker instead of retrying it (open; see docs/spark.md)",
+    strict=True,
+)
 def test_analysis_end_to_end_with_a_killed_attempt(tmp_path):
     left, right = write_pair(tmp_path)
     kill_dir = tmp_path / "kill"
