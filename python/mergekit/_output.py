@@ -59,7 +59,7 @@ def pid_alive(pid: int) -> bool:
 
 def remove_stale_temps(directory: str) -> list[str]:
     """Remove temporary outputs (by their name) of mergekit processes that no longer exist."""
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(directory)
     except OSError:

@@ -429,7 +429,7 @@ class _EngineMixin:
             li, ri, join_index = li[::-1], ri[::-1], join_index[::-1]
             lnone = None if _is_range_indexer(li, nl) else li
             rnone = None if _is_range_indexer(ri, nr) else ri
-        names = left_ax.names
+        names: list = list(left_ax.names)
         if _range_join(left_ax, right_ax):
             # pandas' RangeIndex join: the other index becomes a RangeIndex too, and inner/outer results
             # come from intersection/union, named only when both names agree.

@@ -402,7 +402,7 @@ def bucket_count(spark, size_bytes: Optional[int]) -> int:
     """Buckets for a shuffle join of ``size_bytes`` of input: enough for every core of the cluster, up to
     ``spark.sql.shuffle.partitions`` while the data is small (each bucket pair costs one Python call and
     a small fixed overhead), and more whenever a bucket would exceed ``BUCKET_MAX_BYTES``."""
-    partitions = int(_conf(spark, "spark.sql.shuffle.partitions", "200"))
+    partitions = int(_conf(spark, "spark.sql.shuffle.partitions", "200") or "200")
     parallelism = spark.sparkContext.defaultParallelism
     if size_bytes is None:
         return max(1, partitions)
@@ -415,10 +415,11 @@ def choose_strategy(spark, left, right, how: str, strategy: str) -> tuple[str, O
     ``spark.sql.autoBroadcastJoinThreshold`` when the join type allows it; a cross join always broadcasts."""
     sides = _BROADCASTABLE[how]
     sizes = {"left": estimated_size(left), "right": estimated_size(right)}
+    known_sizes = {s: size for s, size in sizes.items() if size is not None}
 
     def smallest() -> Optional[str]:
-        known = [s for s in sides if sizes[s] is not None]
-        return min(known, key=lambda s: sizes[s]) if known else (sides[0] if sides else None)
+        known = [s for s in sides if s in known_sizes]
+        return min(known, key=known_sizes.__getitem__) if known else (sides[0] if sides else None)
 
     if strategy == "broadcast" or how == "cross":
         if not sides:
@@ -433,8 +434,8 @@ def choose_strategy(spark, left, right, how: str, strategy: str) -> tuple[str, O
         return "shuffle", None
     threshold = _parse_bytes(_conf(spark, "spark.sql.autoBroadcastJoinThreshold", "10485760"))
     side = smallest()
-    known = side is not None and sizes[side] is not None
-    if known and threshold is not None and 0 <= sizes[side] <= threshold:
+    size = known_sizes.get(side) if side is not None else None
+    if side is not None and size is not None and threshold is not None and 0 <= size <= threshold:
         return "broadcast", side
     return "shuffle", None
 
@@ -522,6 +523,7 @@ def merge(
         memory_target=max(1, memory_target),
     )
     if chosen == "broadcast":
+        assert small_side is not None  # choose_strategy names a side whenever it broadcasts
         return _broadcast_join(spark, left, right, spec, small_side, out_struct)
     return _shuffle_join(spark, left, right, spec, out_struct, buckets)
 
@@ -565,8 +567,9 @@ def _shuffle_join(spark, left, right, spec: JoinSpec, out_struct, buckets: Optio
     from pyspark.sql import functions as F
 
     if buckets is None:
-        sizes = [estimated_size(left), estimated_size(right)]
-        buckets = bucket_count(spark, None if None in sizes else sum(sizes))
+        left_size, right_size = estimated_size(left), estimated_size(right)
+        total = None if left_size is None or right_size is None else left_size + right_size
+        buckets = bucket_count(spark, total)
     n = int(buckets)
     impl = shuffle_impl(spark)
     spread = not spec.nulls_equal

@@ -148,7 +148,11 @@ def upload_files(
 
     if api.dry_run:
         for u in plan:
-            params = {"Bucket": u.dest.bucket, "Key": u.dest.key, "Body": os.path.abspath(u.local)}
+            params: dict[str, object] = {
+                "Bucket": u.dest.bucket,
+                "Key": u.dest.key,
+                "Body": os.path.abspath(u.local),
+            }
             params.update(extra)
             params["Metadata"] = {SHA_META: u.sha256}
             api.call("s3", "PutObject", params)
@@ -164,7 +168,7 @@ def upload_files(
                 progress.add(u.size)
                 progress.line(f"unchanged  {u.dest}  ({_mib(u.size)}, sha256 {u.sha256[:12]})")
                 continue
-            args = dict(extra)
+            args: dict[str, object] = dict(extra)
             args["Metadata"] = {SHA_META: u.sha256}
             # upload_file may split this into a multipart upload; record it as the one PutObject it stands for
             record = {"Bucket": u.dest.bucket, "Key": u.dest.key, "Body": os.path.abspath(u.local), **args}

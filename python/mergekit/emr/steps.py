@@ -127,7 +127,8 @@ def load_pipeline(doc: dict[str, Any], prefix: S3Uri, run_id: str) -> list[Pipel
     for i, raw in enumerate(raw_steps):
         if not isinstance(raw, dict):
             raise EmrError(f"steps.json: step {i} is not an object")
-        sa = raw.get("script_args") if isinstance(raw.get("script_args"), dict) else {}
+        script_args = raw.get("script_args")
+        sa: dict = script_args if isinstance(script_args, dict) else {}
         name = _none(raw.get("name")) or f"step_{i}"
         if name in outputs:
             raise EmrError(f"steps.json: two steps are named {name!r}")
