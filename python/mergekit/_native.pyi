@@ -6,9 +6,11 @@ __all__ = [
     "JoinProgress",
     "csv_columns",
     "default_threads",
+    "error_class_names",
     "join_files",
     "join_indices",
     "read_csv",
+    "register_error_classes",
     "take",
 ]
 
