@@ -47,7 +47,7 @@ import pandas as pd
 import pyarrow as pa
 from pandas.api.types import is_list_like
 
-from mergekit import _arrow, _frames, _native
+from mergekit import _arrow, _frames, _native, _polars
 from mergekit.exceptions import (
     DuplicateColumnError,
     InvalidMergeError,
@@ -586,7 +586,7 @@ def _check_unique_names(table: pa.Table, side: str) -> None:
         )
 
 
-def _resolve_arrow_keys(lt, rt, how, on, left_on, right_on):
+def _resolve_arrow_keys(lnames, rnames, how, on, left_on, right_on):
     on, left_on, right_on = _as_list(on), _as_list(left_on), _as_list(right_on)
     if how == "cross":
         if on is not None or left_on is not None or right_on is not None:
@@ -595,7 +595,7 @@ def _resolve_arrow_keys(lt, rt, how, on, left_on, right_on):
             )
         return [], []
     if on is None and left_on is None and right_on is None:
-        common = [c for c in lt.column_names if c in set(rt.column_names)]
+        common = [c for c in lnames if c in set(rnames)]
         if not common:
             raise InvalidMergeError(
                 "No common columns to perform merge on. Merge options: left_on=None, right_on=None, "
@@ -645,13 +645,20 @@ def _merge_arrow(
             f"'{how}' is not a valid Merge type: left, right, inner, outer, left_anti, right_anti, cross, "
             "left_semi"
         )
-    lt = _frames.to_arrow(left, lkind)
-    rt = _frames.to_arrow(right)
-    _check_unique_names(lt, "left")
-    _check_unique_names(rt, "right")
-    lon, ron = _resolve_arrow_keys(lt, rt, how, on, left_on, right_on)
-    _arrow.check_columns(lt.column_names, lon, "left")
-    _arrow.check_columns(rt.column_names, ron, "right")
+    if lkind == _frames.POLARS:
+        # polars frames stay polars: only their key columns are exported (see _polars).
+        lt = left
+        rt = right if _frames.kind_of(right) == _frames.POLARS else _polars_frame(right)
+        lnames, rnames = list(lt.columns), list(rt.columns)
+    else:
+        lt = _frames.to_arrow(left, lkind)
+        rt = _frames.to_arrow(right)
+        _check_unique_names(lt, "left")
+        _check_unique_names(rt, "right")
+        lnames, rnames = lt.column_names, rt.column_names
+    lon, ron = _resolve_arrow_keys(lnames, rnames, how, on, left_on, right_on)
+    _arrow.check_columns(lnames, lon, "left")
+    _arrow.check_columns(rnames, ron, "right")
     if not is_list_like(suffixes, allow_sets=False) or isinstance(suffixes, dict):
         raise TypeError(
             f"Passing 'suffixes' as a {type(suffixes)}, is not supported. "
@@ -664,7 +671,7 @@ def _merge_arrow(
         raise ValueError("indicator option can only accept boolean or string arguments")
     if indicator:
         name = indicator if isinstance(indicator, str) else "_merge"
-        columns = set(lt.column_names) | set(rt.column_names)
+        columns = set(lnames) | set(rnames)
         if name in columns:
             raise ValueError("Cannot use name of an existing column for indicator column")
     if validate is not None and validate not in VALIDATE_OPTIONS:
@@ -672,7 +679,8 @@ def _merge_arrow(
             f'"{validate}" is not a valid argument. Valid arguments are:\n- "1:1"\n- "1:m"\n- "m:1"\n'
             '- "m:m"\n- "one_to_one"\n- "one_to_many"\n- "many_to_one"\n- "many_to_many"'
         )
-    out = _arrow.merge_tables(
+    merge_frames = _polars.merge_frames if lkind == _frames.POLARS else _arrow.merge_tables
+    out = merge_frames(
         lt,
         rt,
         lon,
@@ -684,7 +692,16 @@ def _merge_arrow(
         validate=validate if how != "cross" else None,
         **engine,
     )
-    return _frames.from_arrow(out, lkind)
+    return out if lkind == _frames.POLARS else _frames.from_arrow(out, lkind)
+
+
+def _polars_frame(obj):
+    """A non-polars right side as a polars frame (a mixed-kind merge has a polars result)."""
+    import polars as pl
+
+    table = _frames.to_arrow(obj)
+    _check_unique_names(table, "right")
+    return pl.from_arrow(table, rechunk=False)
 
 
 # ---------------------------------------------------------------------------------------------------------
