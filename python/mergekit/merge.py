@@ -2,17 +2,19 @@
 
 For pandas inputs the result is built exactly as pandas builds it: pandas' own ``_MergeOperation`` resolves
 ``on``/``left_on``/``right_on``/index arguments, checks and coerces key dtypes, names and suffixes columns,
-coalesces keys, adds the indicator and assembles the result with its ``take``. The one step it does not do is
-the join itself: every row-index pair comes from the Rust engine (``_native.join_indices``), which also
-enforces ``validate=`` and ``max_output_rows``. Keys cross to the engine as Arrow arrays (numpy integers and
-Arrow-backed columns without a copy); NaN/None/NA/NaT keys become Arrow nulls, which match each other as
-pandas' keys do (``nulls_equal=True``).
+coalesces keys, adds the indicator and assembles the result. The steps it does not do are the join itself
+(every row-index pair comes from the Rust engine, ``_native.join_indices``, which also enforces ``validate=``
+and ``max_output_rows``) and the row take of the result's blocks (``_pandas_take``: the engine gathers numpy,
+datetime and categorical blocks in parallel with pandas' fill rules; other blocks use pandas' take). Keys
+cross to the engine as Arrow arrays (numpy integers and Arrow-backed columns without a copy); NaN/None/NA/NaT
+keys become Arrow nulls, which match each other as pandas' keys do (``nulls_equal=True``).
 
 This leans on pandas' private ``pandas.core.reshape.merge._MergeOperation`` (pandas 2.2 and 3.x): a new pandas
 release that reshapes it needs ``_EngineMixin`` checked against it; the differential tests will say so.
 
-For pyarrow, polars and Arrow-stream inputs the merge runs on Arrow (``_arrow.merge_tables``) with pandas'
-column rules, and the result has the left input's kind.
+For pyarrow and Arrow-stream inputs the merge runs on Arrow (``_arrow.merge_tables``) with pandas' column
+rules; polars frames stay polars (``_polars.merge_frames``: only key columns are exported, polars gathers the
+rest). The result has the left input's kind.
 
 pandas behaviour not matched (the testable ones are pinned in ``tests/pandas_parity``):
 
@@ -47,7 +49,7 @@ import pandas as pd
 import pyarrow as pa
 from pandas.api.types import is_list_like
 
-from mergekit import _arrow, _frames, _native, _polars
+from mergekit import _arrow, _frames, _native, _pandas_take, _polars
 from mergekit.exceptions import (
     DuplicateColumnError,
     InvalidMergeError,
@@ -439,6 +441,25 @@ class _EngineMixin:
         if list(join_index.names) != list(names):
             join_index = join_index.set_names(names)
         return join_index, lnone, rnone
+
+    def _reindex_and_concat(self, join_index, left_indexer, right_indexer, **concat_kwargs):
+        """pandas' own assembly of the result (views of both frames, suffixed labels, concat along columns)
+        with its one expensive step, the row take, done by the engine (``_pandas_take``). pandas 2.2
+        passes ``copy=`` for its concat."""
+        left, right = self.left[:], self.right[:]  # views: the inputs are never altered
+        llabels, rlabels = _pdmerge._items_overlap_with_suffix(
+            self.left._info_axis, self.right._info_axis, self.suffixes
+        )
+        threads = self._engine.get("threads")
+        if left_indexer is not None and not _is_range_indexer(left_indexer, len(left)):
+            left = _pandas_take.take_rows(left, join_index, left_indexer, threads)
+        left.index = join_index
+        if right_indexer is not None and not _is_range_indexer(right_indexer, len(right)):
+            right = _pandas_take.take_rows(right, join_index, right_indexer, threads)
+        right.index = join_index
+        left.columns = llabels
+        right.columns = rlabels
+        return pd.concat([left, right], axis=1, **concat_kwargs)
 
     def _get_join_info(self):
         left_ax, right_ax = self.left.index, self.right.index
