@@ -5,9 +5,9 @@ pandas builds a merge result by taking rows of every block of both frames (``Blo
 go to the engine as zero-copy Arrow arrays, the engine gathers all its columns in parallel (GIL released)
 into one buffer, and the block comes back as a zero-copy numpy view of it. The fill of a -1 row is pandas'
 own: integers become float64 with NaN, floats get NaN, datetimes/timedeltas NaT, categoricals the missing
-code -1 (same categories). Booleans with missing rows (pandas makes them object), object, complex, float16,
-Arrow-backed and other extension blocks stay on pandas' ``take_nd``; so the result is the one pandas gives,
-block for block.
+code -1 (same categories); Arrow-backed columns go through the engine's Arrow take (-1 rows null). Booleans
+with missing rows (pandas makes them object), object, complex, float16 and other extension blocks (masked,
+sparse, period, interval) stay on pandas' ``take_nd``; so the result is the one pandas gives, block for block.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from mergekit import _native
 
 _NAT = np.iinfo(np.int64).min  # NaT's int64 value (pandas' iNaT)
 _DATETIMELIKE = (pd.arrays.DatetimeArray, pd.arrays.TimedeltaArray)
+_ARROW_BACKED = (pd.arrays.ArrowExtensionArray, pd.arrays.ArrowStringArray)
 
 
 def _gather(values: np.ndarray, idx: pa.Array, fill: str, fill_value: int, threads) -> np.ndarray:
@@ -52,6 +53,12 @@ def _take_values(values: Any, idx: pa.Array, missing: bool, threads) -> Optional
     if isinstance(values, pd.Categorical):
         codes = values._ndarray  # int8/16/32 codes; -1 is pandas' missing code
         return values._from_backing_data(_gather(codes, idx, "same", -1, threads))
+    if isinstance(values, _ARROW_BACKED):
+        # Arrow-backed columns (pandas 3's default str too): the engine's Arrow take, -1 rows null, which is
+        # what pandas' take with allow_fill gives these arrays.
+        taken = pa.table(_native.take(pa.table({"c": values._pa_array}), idx, threads=threads)).column("c")
+        rebuild = getattr(values, "_from_pyarrow_array", None)  # pandas 3; 2.2 rebuilds by class
+        return rebuild(taken) if rebuild is not None else type(values)(taken)
     return None
 
 
