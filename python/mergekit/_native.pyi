@@ -10,6 +10,7 @@ __all__ = [
     "join_indices",
     "read_csv",
     "take",
+    "take_block",
 ]
 
 class _ArrowStream(Protocol):

@@ -95,7 +95,7 @@ fn index_array(indices: &[i64]) -> Int64Array {
 /// How `take_block` fills a row whose index is -1, following pandas' `take` with `allow_fill=True`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum BlockFill {
-    /// Keep the column type and write this value (floats: NaN; datetimes: NaT's integer; category codes: -1).
+    /// Keep the column type and write this value (floats: `NaN`; datetimes: `NaT`'s integer; category codes: -1).
     /// Integers pass it through `as`; floats take NaN whatever the value.
     Same(i64),
     /// Integers become float64 and missing rows NaN (pandas' promotion of an int column with missing rows).
@@ -111,7 +111,11 @@ const BLOCK_TASK_ROWS: usize = 1 << 16;
 /// (columns × rows) array without another copy. -1 rows are filled per `fill`; other indices must be in
 /// range. Null slots of the inputs are not looked at (numpy data have none).
 pub fn take_block(columns: &[ArrayRef], indices: &[i64], fill: BlockFill) -> Result<ArrayRef> {
-    use arrow_array::types::*;
+    use arrow_array::types::{
+        Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type,
+        UInt64Type, UInt8Type,
+    };
+    use arrow_schema::DataType as D;
     let Some(first) = columns.first() else {
         return Err(MergeError::InvalidArgument(
             "take_block needs at least one column".into(),
@@ -130,10 +134,7 @@ pub fn take_block(columns: &[ArrayRef], indices: &[i64], fill: BlockFill) -> Res
             "take_block needs columns of one length".into(),
         ));
     }
-    if let Some(&bad) = indices
-        .par_iter()
-        .find_any(|&&i| i >= rows as i64 || i < -1)
-    {
+    if let Some(&bad) = indices.par_iter().find_any(|&&i| i >= rows as i64 || i < -1) {
         return Err(MergeError::InvalidArgument(format!(
             "row index {bad} out of range for {rows} rows"
         )));
@@ -148,7 +149,6 @@ pub fn take_block(columns: &[ArrayRef], indices: &[i64], fill: BlockFill) -> Res
             take_widened::<$t>(columns, indices)
         };
     }
-    use arrow_schema::DataType as D;
     match (fill, &dtype) {
         (BlockFill::Same(v), D::Int8) => same!(Int8Type, v as i8),
         (BlockFill::Same(v), D::Int16) => same!(Int16Type, v as i16),
@@ -225,10 +225,7 @@ fn take_same<T: ArrowPrimitiveType>(
             src[i as usize]
         }
     });
-    Ok(Arc::new(PrimitiveArray::<T>::new(
-        ScalarBuffer::from(out),
-        None,
-    )))
+    Ok(Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(out), None)))
 }
 
 fn take_widened<T: ArrowPrimitiveType>(columns: &[ArrayRef], indices: &[i64]) -> Result<ArrayRef>
@@ -255,6 +252,8 @@ mod num_traits_lite {
     }
     macro_rules! as_f64 {
         ($($t:ty),*) => {$(impl AsF64 for $t {
+            // `as` for every width alike: numpy's rounding, and 64-bit integers cannot use `From`.
+            #[allow(clippy::cast_lossless, clippy::cast_precision_loss)]
             #[inline(always)]
             fn as_f64(self) -> f64 {
                 self as f64
@@ -347,9 +346,7 @@ mod tests {
             .map(|_| Arc::new(Float64Array::from(col.clone())) as ArrayRef)
             .collect();
         let out = take_block(&arrays, &idx, BlockFill::Same(0)).unwrap();
-        let got = out
-            .as_primitive::<arrow_array::types::Float64Type>()
-            .values();
+        let got = out.as_primitive::<arrow_array::types::Float64Type>().values();
         assert_eq!(got.len(), 3 * n);
         for c in 0..3 {
             for (k, &i) in idx.iter().enumerate() {
@@ -357,7 +354,7 @@ mod tests {
                 if i < 0 {
                     assert!(v.is_nan());
                 } else {
-                    assert_eq!(v, col[i as usize]);
+                    assert_eq!(v.to_bits(), col[i as usize].to_bits());
                 }
             }
         }

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-import mergekit
 import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
+
+import mergekit
 
 PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3
 HOWS = ["inner", "left", "right", "outer", "cross"] + (["left_anti", "right_anti"] if PANDAS_3 else [])
