@@ -12,6 +12,7 @@ __all__ = [
     "read_csv",
     "register_error_classes",
     "take",
+    "take_block",
 ]
 
 class _ArrowStream(Protocol):
@@ -43,6 +44,18 @@ def join_indices(
 
 def take(table: _ArrowStream, indices: _ArrowArray, *, threads: Optional[int] = None) -> _Table:
     """Gather rows of ``table`` by int64 ``indices`` in parallel; -1 gives a null row."""
+
+def take_block(
+    table: _ArrowStream,
+    indices: _ArrowArray,
+    fill: str,
+    fill_value: int = 0,
+    *,
+    threads: Optional[int] = None,
+) -> _ArrowArray:
+    """The rows ``indices`` of every column of ``table`` (one fixed-width type), column after column in one
+    array; ``fill``: "same" (-1 rows get ``fill_value``, NaN for floats) or "float64" (integers to float64,
+    -1 rows NaN)."""
 
 def default_threads() -> int: ...
 

@@ -2,17 +2,19 @@
 
 For pandas inputs the result is built exactly as pandas builds it: pandas' own ``_MergeOperation`` resolves
 ``on``/``left_on``/``right_on``/index arguments, checks and coerces key dtypes, names and suffixes columns,
-coalesces keys, adds the indicator and assembles the result with its ``take``. The one step it does not do is
-the join itself: every row-index pair comes from the Rust engine (``_native.join_indices``), which also
-enforces ``validate=`` and ``max_output_rows``. Keys cross to the engine as Arrow arrays (numpy integers and
-Arrow-backed columns without a copy); NaN/None/NA/NaT keys become Arrow nulls, which match each other as
-pandas' keys do (``nulls_equal=True``).
+coalesces keys, adds the indicator and assembles the result. The steps it does not do are the join itself
+(every row-index pair comes from the Rust engine, ``_native.join_indices``, which also enforces ``validate=``
+and ``max_output_rows``) and the row take of the result's blocks (``_pandas_take``: the engine gathers numpy,
+datetime and categorical blocks in parallel with pandas' fill rules; other blocks use pandas' take). Keys
+cross to the engine as Arrow arrays (numpy integers and Arrow-backed columns without a copy); NaN/None/NA/NaT
+keys become Arrow nulls, which match each other as pandas' keys do (``nulls_equal=True``).
 
 This leans on pandas' private ``pandas.core.reshape.merge._MergeOperation`` (pandas 2.2 and 3.x): a new pandas
 release that reshapes it needs ``_EngineMixin`` checked against it; the differential tests will say so.
 
-For pyarrow, polars and Arrow-stream inputs the merge runs on Arrow (``_arrow.merge_tables``) with pandas'
-column rules, and the result has the left input's kind.
+For pyarrow and Arrow-stream inputs the merge runs on Arrow (``_arrow.merge_tables``) with pandas' column
+rules; polars frames stay polars (``_polars.merge_frames``: only key columns are exported, polars gathers the
+rest). The result has the left input's kind.
 
 pandas behaviour not matched (the testable ones are pinned in ``tests/pandas_parity``):
 
@@ -47,7 +49,7 @@ import pandas as pd
 import pyarrow as pa
 from pandas.api.types import is_list_like
 
-from mergekit import _args, _arrow, _frames, _native
+from mergekit import _args, _arrow, _frames, _native, _pandas_take, _polars, _vocab
 from mergekit.exceptions import (
     DuplicateColumnError,
     InvalidMergeError,
@@ -65,9 +67,9 @@ _MergeOperation = _pdmerge._MergeOperation
 _CrossMergeOperation = getattr(_pdmerge, "_CrossMergeOperation", None)
 _HAS_ANTI = hasattr(_MergeOperation, "_validate_how")  # pandas >= 3: left_anti/right_anti
 
-VALIDATE_OPTIONS = ("one_to_one", "1:1", "one_to_many", "1:m", "many_to_one", "m:1", "many_to_many", "m:m")
+VALIDATE_OPTIONS = _vocab.VALIDATE_OPTIONS
 _FLIP_VALIDATE = {"one_to_many": "many_to_one", "1:m": "m:1", "many_to_one": "one_to_many", "m:1": "1:m"}
-HOW_OPTIONS = ("left", "right", "inner", "outer", "left_anti", "right_anti", "cross")
+HOW_OPTIONS = _vocab.PANDAS_HOWS
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -440,6 +442,25 @@ class _EngineMixin:
             join_index = join_index.set_names(names)
         return join_index, lnone, rnone
 
+    def _reindex_and_concat(self, join_index, left_indexer, right_indexer, **concat_kwargs):
+        """pandas' own assembly of the result (views of both frames, suffixed labels, concat along columns)
+        with its one expensive step, the row take, done by the engine (``_pandas_take``). pandas 2.2
+        passes ``copy=`` for its concat."""
+        left, right = self.left[:], self.right[:]  # views: the inputs are never altered
+        llabels, rlabels = _pdmerge._items_overlap_with_suffix(
+            self.left._info_axis, self.right._info_axis, self.suffixes
+        )
+        threads = self._engine.get("threads")
+        if left_indexer is not None and not _is_range_indexer(left_indexer, len(left)):
+            left = _pandas_take.take_rows(left, join_index, left_indexer, threads)
+        left.index = join_index
+        if right_indexer is not None and not _is_range_indexer(right_indexer, len(right)):
+            right = _pandas_take.take_rows(right, join_index, right_indexer, threads)
+        right.index = join_index
+        left.columns = llabels
+        right.columns = rlabels
+        return pd.concat([left, right], axis=1, **concat_kwargs)
+
     def _get_join_info(self):
         left_ax, right_ax = self.left.index, self.right.index
         if self.left_index and self.right_index:
@@ -586,7 +607,7 @@ def _check_unique_names(table: pa.Table, side: str) -> None:
         )
 
 
-def _resolve_arrow_keys(lt, rt, how, on, left_on, right_on):
+def _resolve_arrow_keys(lnames, rnames, how, on, left_on, right_on):
     on, left_on, right_on = _as_list(on), _as_list(left_on), _as_list(right_on)
     if how == "cross":
         if on is not None or left_on is not None or right_on is not None:
@@ -595,7 +616,7 @@ def _resolve_arrow_keys(lt, rt, how, on, left_on, right_on):
             )
         return [], []
     if on is None and left_on is None and right_on is None:
-        common = [c for c in lt.column_names if c in set(rt.column_names)]
+        common = [c for c in lnames if c in set(rnames)]
         if not common:
             raise InvalidMergeError(
                 "No common columns to perform merge on. Merge options: left_on=None, right_on=None, "
@@ -640,18 +661,22 @@ def _merge_arrow(
         )
     if not isinstance(left_index, bool) or not isinstance(right_index, bool):
         raise ValueError("left_index and right_index must be of type bool")
-    if how not in (*HOW_OPTIONS, "left_semi"):
-        raise ValueError(
-            f"'{how}' is not a valid Merge type: left, right, inner, outer, left_anti, right_anti, cross, "
-            "left_semi"
-        )
-    lt = _frames.to_arrow(left, lkind)
-    rt = _frames.to_arrow(right)
-    _check_unique_names(lt, "left")
-    _check_unique_names(rt, "right")
-    lon, ron = _resolve_arrow_keys(lt, rt, how, on, left_on, right_on)
-    _arrow.check_columns(lt.column_names, lon, "left")
-    _arrow.check_columns(rt.column_names, ron, "right")
+    if how not in _vocab.MERGE_HOWS:
+        raise ValueError(f"'{how}' is not a valid Merge type: {', '.join(_vocab.MERGE_HOWS)}")
+    if lkind == _frames.POLARS:
+        # polars frames stay polars: only their key columns are exported (see _polars).
+        lt = left
+        rt = right if _frames.kind_of(right) == _frames.POLARS else _polars_frame(right)
+        lnames, rnames = list(lt.columns), list(rt.columns)
+    else:
+        lt = _frames.to_arrow(left, lkind)
+        rt = _frames.to_arrow(right)
+        _check_unique_names(lt, "left")
+        _check_unique_names(rt, "right")
+        lnames, rnames = lt.column_names, rt.column_names
+    lon, ron = _resolve_arrow_keys(lnames, rnames, how, on, left_on, right_on)
+    _arrow.check_columns(lnames, lon, "left")
+    _arrow.check_columns(rnames, ron, "right")
     if not is_list_like(suffixes, allow_sets=False) or isinstance(suffixes, dict):
         raise TypeError(
             f"Passing 'suffixes' as a {type(suffixes)}, is not supported. "
@@ -664,7 +689,7 @@ def _merge_arrow(
         raise ValueError("indicator option can only accept boolean or string arguments")
     if indicator:
         name = indicator if isinstance(indicator, str) else "_merge"
-        columns = set(lt.column_names) | set(rt.column_names)
+        columns = set(lnames) | set(rnames)
         if name in columns:
             raise ValueError("Cannot use name of an existing column for indicator column")
     if validate is not None and validate not in VALIDATE_OPTIONS:
@@ -672,7 +697,8 @@ def _merge_arrow(
             f'"{validate}" is not a valid argument. Valid arguments are:\n- "1:1"\n- "1:m"\n- "m:1"\n'
             '- "m:m"\n- "one_to_one"\n- "one_to_many"\n- "many_to_one"\n- "many_to_many"'
         )
-    out = _arrow.merge_tables(
+    merge_frames = _polars.merge_frames if lkind == _frames.POLARS else _arrow.merge_tables
+    out = merge_frames(
         lt,
         rt,
         lon,
@@ -684,7 +710,16 @@ def _merge_arrow(
         validate=validate if how != "cross" else None,
         **engine,
     )
-    return _frames.from_arrow(out, lkind)
+    return out if lkind == _frames.POLARS else _frames.from_arrow(out, lkind)
+
+
+def _polars_frame(obj):
+    """A non-polars right side as a polars frame (a mixed-kind merge has a polars result)."""
+    import polars as pl
+
+    table = _frames.to_arrow(obj)
+    _check_unique_names(table, "right")
+    return pl.from_arrow(table, rechunk=False)
 
 
 # ---------------------------------------------------------------------------------------------------------

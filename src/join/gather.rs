@@ -2,14 +2,17 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, RecordBatchOptions};
+use arrow_array::{
+    Array, ArrayRef, ArrowPrimitiveType, Float64Array, Int64Array, PrimitiveArray, RecordBatch,
+    RecordBatchOptions,
+};
 use arrow_buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use arrow_schema::{Field, Schema, SchemaRef};
 use arrow_select::concat::concat;
 use arrow_select::take::take;
 use rayon::prelude::*;
 
-use crate::error::Result;
+use crate::error::{MergeError, Result};
 
 /// Output rows per batch. Bounded so one batch's string offsets stay far from i32 overflow, and so there are
 /// enough tasks to keep every thread busy on a table with few columns.
@@ -89,6 +92,177 @@ fn index_array(indices: &[i64]) -> Int64Array {
     Int64Array::new(values, nulls)
 }
 
+/// How `take_block` fills a row whose index is -1, following pandas' `take` with `allow_fill=True`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BlockFill {
+    /// Keep the column type and write this value (floats: `NaN`; datetimes: `NaT`'s integer; category codes: -1).
+    /// Integers pass it through `as`; floats take NaN whatever the value.
+    Same(i64),
+    /// Integers become float64 and missing rows NaN (pandas' promotion of an int column with missing rows).
+    Float64,
+}
+
+/// Rows per parallel task of `take_block`: large enough that a task's bookkeeping is noise, small enough for
+/// every thread to get work on a single column.
+const BLOCK_TASK_ROWS: usize = 1 << 16;
+
+/// The rows `indices` of every column of a block (columns of one fixed-width type), written column after
+/// column into one buffer of `columns.len() * indices.len()` values, so a caller can view it as a 2-D
+/// (columns × rows) array without another copy. -1 rows are filled per `fill`; other indices must be in
+/// range. Null slots of the inputs are not looked at (numpy data have none).
+pub fn take_block(columns: &[ArrayRef], indices: &[i64], fill: BlockFill) -> Result<ArrayRef> {
+    use arrow_array::types::{
+        Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type,
+        UInt64Type, UInt8Type,
+    };
+    use arrow_schema::DataType as D;
+    let Some(first) = columns.first() else {
+        return Err(MergeError::InvalidArgument(
+            "take_block needs at least one column".into(),
+        ));
+    };
+    let dtype = first.data_type().clone();
+    if let Some(other) = columns.iter().find(|c| c.data_type() != &dtype) {
+        return Err(MergeError::InvalidArgument(format!(
+            "take_block needs columns of one type, got {dtype} and {}",
+            other.data_type()
+        )));
+    }
+    let rows = first.len();
+    if columns.iter().any(|c| c.len() != rows) {
+        return Err(MergeError::InvalidArgument(
+            "take_block needs columns of one length".into(),
+        ));
+    }
+    if let Some(&bad) = indices.par_iter().find_any(|&&i| i >= rows as i64 || i < -1) {
+        return Err(MergeError::InvalidArgument(format!(
+            "row index {bad} out of range for {rows} rows"
+        )));
+    }
+    macro_rules! same {
+        ($t:ty, $fill:expr) => {
+            take_same::<$t>(columns, indices, $fill)
+        };
+    }
+    macro_rules! widen {
+        ($t:ty) => {
+            take_widened::<$t>(columns, indices)
+        };
+    }
+    match (fill, &dtype) {
+        (BlockFill::Same(v), D::Int8) => same!(Int8Type, v as i8),
+        (BlockFill::Same(v), D::Int16) => same!(Int16Type, v as i16),
+        (BlockFill::Same(v), D::Int32) => same!(Int32Type, v as i32),
+        (BlockFill::Same(v), D::Int64) => same!(Int64Type, v),
+        (BlockFill::Same(v), D::UInt8) => same!(UInt8Type, v as u8),
+        (BlockFill::Same(v), D::UInt16) => same!(UInt16Type, v as u16),
+        (BlockFill::Same(v), D::UInt32) => same!(UInt32Type, v as u32),
+        (BlockFill::Same(v), D::UInt64) => same!(UInt64Type, v as u64),
+        (BlockFill::Same(_), D::Float32) => same!(Float32Type, f32::NAN),
+        (BlockFill::Same(_), D::Float64) => same!(Float64Type, f64::NAN),
+        (BlockFill::Float64, D::Int8) => widen!(Int8Type),
+        (BlockFill::Float64, D::Int16) => widen!(Int16Type),
+        (BlockFill::Float64, D::Int32) => widen!(Int32Type),
+        (BlockFill::Float64, D::Int64) => widen!(Int64Type),
+        (BlockFill::Float64, D::UInt8) => widen!(UInt8Type),
+        (BlockFill::Float64, D::UInt16) => widen!(UInt16Type),
+        (BlockFill::Float64, D::UInt32) => widen!(UInt32Type),
+        (BlockFill::Float64, D::UInt64) => widen!(UInt64Type),
+        (_, other) => Err(MergeError::InvalidArgument(format!(
+            "take_block does not gather {other} columns with {fill:?}"
+        ))),
+    }
+}
+
+fn values_of<T: ArrowPrimitiveType>(columns: &[ArrayRef]) -> Result<Vec<&[T::Native]>> {
+    columns
+        .iter()
+        .map(|c| {
+            c.as_any()
+                .downcast_ref::<PrimitiveArray<T>>()
+                .map(|a| a.values().as_ref())
+                .ok_or_else(|| MergeError::Internal(format!("take_block: not a {}", c.data_type())))
+        })
+        .collect()
+}
+
+/// Gathers every column into its own `rows`-long slice of `out`, in parallel over (column, row range).
+fn fill_parallel<S: Copy + Sync, O: Copy + Send>(
+    sources: &[&[S]],
+    indices: &[i64],
+    out: &mut [O],
+    pick: impl Fn(&[S], i64) -> O + Sync,
+) {
+    let n = indices.len();
+    if n == 0 {
+        return;
+    }
+    out.par_chunks_mut(n)
+        .zip(sources.par_iter())
+        .for_each(|(dst, src)| {
+            dst.par_chunks_mut(BLOCK_TASK_ROWS)
+                .zip(indices.par_chunks(BLOCK_TASK_ROWS))
+                .for_each(|(d, idx)| {
+                    for (o, &i) in d.iter_mut().zip(idx) {
+                        *o = pick(src, i);
+                    }
+                });
+        });
+}
+
+fn take_same<T: ArrowPrimitiveType>(
+    columns: &[ArrayRef],
+    indices: &[i64],
+    fill: T::Native,
+) -> Result<ArrayRef> {
+    let sources = values_of::<T>(columns)?;
+    let mut out = vec![T::Native::default(); sources.len() * indices.len()];
+    // Indices were range-checked by `take_block`; -1 is the only negative one.
+    fill_parallel(&sources, indices, &mut out, |src, i| {
+        if i < 0 {
+            fill
+        } else {
+            src[i as usize]
+        }
+    });
+    Ok(Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(out), None)))
+}
+
+fn take_widened<T: ArrowPrimitiveType>(columns: &[ArrayRef], indices: &[i64]) -> Result<ArrayRef>
+where
+    T::Native: num_traits_lite::AsF64,
+{
+    use num_traits_lite::AsF64;
+    let sources = values_of::<T>(columns)?;
+    let mut out = vec![0f64; sources.len() * indices.len()];
+    fill_parallel(&sources, indices, &mut out, |src, i| {
+        if i < 0 {
+            f64::NAN
+        } else {
+            src[i as usize].as_f64()
+        }
+    });
+    Ok(Arc::new(Float64Array::new(ScalarBuffer::from(out), None)))
+}
+
+/// Integer → float64 as numpy's `astype(float64)` does it (nearest value; above 2^53 not exact).
+mod num_traits_lite {
+    pub trait AsF64: Copy {
+        fn as_f64(self) -> f64;
+    }
+    macro_rules! as_f64 {
+        ($($t:ty),*) => {$(impl AsF64 for $t {
+            // `as` for every width alike: numpy's rounding, and 64-bit integers cannot use `From`.
+            #[allow(clippy::cast_lossless, clippy::cast_precision_loss)]
+            #[inline(always)]
+            fn as_f64(self) -> f64 {
+                self as f64
+            }
+        })*};
+    }
+    as_f64!(i8, i16, i32, i64, u8, u16, u32, u64);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +297,83 @@ mod tests {
         let out = take_rows(&schema, &[], &[-1, -1]).unwrap();
         let x = out[0].column(0).as_primitive::<Int64Type>();
         assert_eq!(x.null_count(), 2);
+    }
+
+    fn int_column(v: Vec<i64>) -> ArrayRef {
+        Arc::new(Int64Array::from(v))
+    }
+
+    /// The brute-force oracle: pandas' take with fill, column by column.
+    fn oracle(cols: &[Vec<i64>], idx: &[i64]) -> Vec<Option<i64>> {
+        cols.iter()
+            .flat_map(|c| idx.iter().map(|&i| (i >= 0).then(|| c[i as usize])))
+            .collect()
+    }
+
+    #[test]
+    fn take_block_keeps_the_type_and_fills_the_given_value() {
+        let cols = vec![vec![10, 11, 12], vec![20, 21, 22]];
+        let arrays: Vec<ArrayRef> = cols.iter().cloned().map(int_column).collect();
+        let idx = [2, -1, 0, 0];
+        let out = take_block(&arrays, &idx, BlockFill::Same(i64::MIN)).unwrap();
+        let got = out.as_primitive::<Int64Type>().values().to_vec();
+        let want: Vec<i64> = oracle(&cols, &idx)
+            .into_iter()
+            .map(|v| v.unwrap_or(i64::MIN))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn take_block_widens_integers_to_float_with_nan() {
+        let arrays: Vec<ArrayRef> = vec![Arc::new(arrow_array::Int16Array::from(vec![1i16, -7]))];
+        let out = take_block(&arrays, &[1, -1, 0], BlockFill::Float64).unwrap();
+        let got = out
+            .as_primitive::<arrow_array::types::Float64Type>()
+            .values()
+            .to_vec();
+        assert_eq!((got[0], got[1].is_nan(), got[2]), (-7.0, true, 1.0));
+    }
+
+    #[test]
+    fn take_block_floats_fill_nan_and_match_the_oracle_over_many_tasks() {
+        let n = 3 * BLOCK_TASK_ROWS + 17;
+        let col: Vec<f64> = (0..n).map(|i| i as f64 * 0.5).collect();
+        let idx: Vec<i64> = (0..n as i64)
+            .map(|i| if i % 7 == 0 { -1 } else { (i * 31) % n as i64 })
+            .collect();
+        let arrays: Vec<ArrayRef> = (0..3)
+            .map(|_| Arc::new(Float64Array::from(col.clone())) as ArrayRef)
+            .collect();
+        let out = take_block(&arrays, &idx, BlockFill::Same(0)).unwrap();
+        let got = out.as_primitive::<arrow_array::types::Float64Type>().values();
+        assert_eq!(got.len(), 3 * n);
+        for c in 0..3 {
+            for (k, &i) in idx.iter().enumerate() {
+                let v = got[c * n + k];
+                if i < 0 {
+                    assert!(v.is_nan());
+                } else {
+                    assert_eq!(v.to_bits(), col[i as usize].to_bits());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn take_block_rejects_out_of_range_and_mixed_types() {
+        let a = int_column(vec![1, 2]);
+        assert!(take_block(std::slice::from_ref(&a), &[2], BlockFill::Same(0)).is_err());
+        assert!(take_block(std::slice::from_ref(&a), &[-2], BlockFill::Same(0)).is_err());
+        let f: ArrayRef = Arc::new(Float64Array::from(vec![1.0, 2.0]));
+        assert!(take_block(&[a, f], &[0], BlockFill::Same(0)).is_err());
+        assert!(take_block(&[], &[0], BlockFill::Same(0)).is_err());
+    }
+
+    #[test]
+    fn take_block_of_no_rows_is_empty() {
+        let a = int_column(vec![1, 2]);
+        let out = take_block(&[a.clone(), a], &[], BlockFill::Float64).unwrap();
+        assert_eq!(out.len(), 0);
     }
 }

@@ -108,6 +108,50 @@ pub(crate) fn take(
     PyTable::try_new(out.0, out.1)
 }
 
+/// `_native.take_block`: the rows `indices` of every column of a table of one fixed-width type (a pandas
+/// block's columns, handed over zero-copy as Arrow arrays), written column after column into one array that
+/// Python views as a 2-D (columns × rows) numpy array. `fill` is "same" (keep the type, -1 rows get
+/// `fill_value`, NaN for floats) or "float64" (integers become float64, -1 rows NaN).
+#[pyfunction]
+#[pyo3(signature = (table, indices, fill, fill_value=0, *, threads=None))]
+pub(crate) fn take_block(
+    py: Python<'_>,
+    table: PyTable,
+    indices: PyArray,
+    fill: &str,
+    fill_value: i64,
+    threads: Option<usize>,
+) -> PyResult<PyArray> {
+    let fill = match fill {
+        "same" => gather::BlockFill::Same(fill_value),
+        "float64" => gather::BlockFill::Float64,
+        other => {
+            return Err(to_py_err(
+                py,
+                MergeError::InvalidArgument(format!(
+                    "take_block fill must be 'same' or 'float64', not {other:?}"
+                )),
+            ))
+        }
+    };
+    let (batches, schema) = table.into_inner();
+    let (idx, _) = indices.into_inner();
+    let cancel = crate::join::Cancel::default();
+    let out = run_detached(py, &cancel, move || {
+        let idx = idx.as_any().downcast_ref::<Int64Array>().ok_or_else(|| {
+            MergeError::InvalidArgument(format!(
+                "take_block() needs int64 indices, got {}",
+                idx.data_type()
+            ))
+        })?;
+        let (cols, _) = columns(&batches, &schema)?;
+        let pool = crate::pool::pool(threads)?;
+        pool.install(|| gather::take_block(&cols, idx.values(), fill))
+    })?;
+    let field = Arc::new(Field::new("block", out.data_type().clone(), false));
+    Ok(PyArray::new(out, field))
+}
+
 #[pyfunction]
 pub(crate) fn default_threads() -> usize {
     crate::pool::default_threads()

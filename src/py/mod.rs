@@ -13,6 +13,7 @@ pub(crate) use gil::run_detached;
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merge::join_indices, m)?)?;
     m.add_function(wrap_pyfunction!(merge::take, m)?)?;
+    m.add_function(wrap_pyfunction!(merge::take_block, m)?)?;
     m.add_function(wrap_pyfunction!(merge::default_threads, m)?)?;
     m.add_function(wrap_pyfunction!(files::read_csv, m)?)?;
     m.add_function(wrap_pyfunction!(files::csv_columns, m)?)?;

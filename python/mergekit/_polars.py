@@ -1,0 +1,78 @@
+"""The merge of polars frames: only the key columns cross to Arrow and the engine; every other output column
+is gathered by polars itself on its native columns (``DataFrame.gather``), so Categorical, Enum, nested and
+string columns never leave polars.
+
+Why polars' gather and not the engine's over exported buffers: exporting a polars column to Arrow is itself
+a conversion (seconds for Categorical columns at 1e7 rows), and polars' gather is already parallel over
+columns. Measured on db-benchmark's x at 1e6 rows (7 columns, 3 Categorical), 9e5 random indices, 2 threads,
+load average 13: ``DataFrame.gather`` 0.09 s against 3.1 s for ``to_arrow`` + engine take + ``from_arrow``.
+
+The output follows the Arrow path's rules (``_arrow.plan_columns``): column order, suffixes, and shared keys
+of outer/right joins coalesced from both sides (computed on the key columns in Arrow, then handed to polars).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Optional
+
+import numpy as np
+import pyarrow as pa
+
+from mergekit import _arrow
+
+
+def _key_table(frame: Any, names: Sequence[str]) -> pa.Table:
+    return frame.select(list(names)).to_arrow()
+
+
+def _polars_indices(idx: np.ndarray) -> Any:
+    """Row indices as a polars Series; -1 ("no row") becomes null, which polars' gather turns into a null
+    row (a negative index would count from the end)."""
+    import polars as pl
+
+    missing = idx < 0
+    return pl.from_arrow(pa.array(idx, mask=missing if missing.any() else None))
+
+
+def merge_frames(
+    left: Any,
+    right: Any,
+    left_on: Sequence[str],
+    right_on: Sequence[str],
+    how: str,
+    suffixes: tuple[Optional[str], Optional[str]],
+    *,
+    indicator: bool | str = False,
+    threads: Optional[int] = None,
+    **engine_options: Any,
+) -> Any:
+    """Join two polars DataFrames with pandas' column rules; the result is a polars DataFrame."""
+    import polars as pl
+
+    columns = _arrow.plan_columns(left.columns, right.columns, left_on, right_on, how, suffixes)
+    if how == "cross":
+        lkeys, rkeys = pa.table({"_": pa.nulls(left.height)}), pa.table({"_": pa.nulls(right.height)})
+        klon, kron = [], []
+    else:
+        lkeys, rkeys = _key_table(left, left_on), _key_table(right, right_on)
+        klon, kron = list(left_on), list(right_on)
+    li, ri = _arrow.join_indices(lkeys, rkeys, klon, kron, how, threads=threads, **engine_options)
+    left_cols = [c.source for c in columns if c.side == "left" and c.coalesce_from is None]
+    right_cols = [c.source for c in columns if c.side == "right"]
+    taken: dict[tuple[str, str], Any] = {}  # polars Series by (side, source column)
+    if left_cols:
+        t = left.select(left_cols).gather(_polars_indices(li))
+        taken.update({("left", n): t.get_column(n) for n in left_cols})
+    if right_cols:
+        t = right.select(right_cols).gather(_polars_indices(ri))
+        taken.update({("right", n): t.get_column(n) for n in right_cols})
+    for c in columns:
+        if c.coalesce_from is not None:
+            key = _arrow._coalesced_key(lkeys, rkeys, c, li, ri, threads)
+            taken[("left", c.source)] = pl.Series(c.source, key)
+    series = [taken[(c.side, c.source)].alias(c.name) for c in columns]
+    if indicator:
+        name = indicator if isinstance(indicator, str) else "_merge"
+        series.append(pl.Series(name, _arrow.indicator_array(li, ri)))
+    return pl.DataFrame(series)
