@@ -28,6 +28,8 @@ class JobError(Exception):
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    from mergekit._vocab import JOIN_KINDS
+
     p = argparse.ArgumentParser(
         prog="analysis.py", description="Merge two files into one (mergekit on Spark)."
     )
@@ -39,7 +41,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument(
         "--how",
         default="inner",
-        choices=["inner", "left", "right", "outer", "cross", "left_semi", "left_anti", "right_anti"],
+        choices=JOIN_KINDS,
         help="join type (default inner, what the original pandas script computed)",
     )
     p.add_argument("--on", help="key column(s), comma-separated (default: the first column of each input)")
@@ -138,11 +140,13 @@ def spark_join(x, y, lo: list[str], ro: list[str], how: str, suffixes=("_x", "_y
     from pyspark.sql import functions as F
 
     shared = {a for a, b in zip(lo, ro) if a == b}
-    if how in ("left_semi", "left_anti"):
+    from mergekit._vocab import LEFT_ONLY, ONE_SIDED
+
+    if how in LEFT_ONLY:
         keep_r = []
     else:
         keep_r = [c for c in y.columns if c not in shared or how in ("cross", "right_anti")]
-    overlap = set() if how in ("left_semi", "left_anti", "right_anti") else set(x.columns) & set(keep_r)
+    overlap = set() if how in ONE_SIDED else set(x.columns) & set(keep_r)
     if how != "cross":
         overlap -= shared
     xl = x.select([F.col(c).alias(f"l{i}") for i, c in enumerate(x.columns)])
@@ -159,7 +163,7 @@ def spark_join(x, y, lo: list[str], ro: list[str], how: str, suffixes=("_x", "_y
         if how == "right_anti":
             return yr.join(xl, cond, "left_anti").select([F.col(rname[c]).alias(c) for c in y.columns])
         j = xl.join(yr, cond, {"outer": "full"}.get(how, how))
-    if how in ("left_semi", "left_anti"):
+    if how in LEFT_ONLY:
         return j.select([F.col(lname[c]).alias(c) for c in x.columns])
     cols = []
     for c in x.columns:

@@ -19,7 +19,7 @@ from typing import Callable, Optional, Union
 
 import pyarrow as pa
 
-from mergekit import _args, _native, _output
+from mergekit import _args, _native, _output, _vocab
 from mergekit._arrow import check_columns, plan_columns
 from mergekit.exceptions import InputFormatError, InputIOError, InvalidArgumentError, InvalidMergeError
 
@@ -28,7 +28,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 __all__ = ["JoinSummary", "join_files", "parse_memory", "read_csv"]
 
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
-_HOWS = ("inner", "left", "right", "outer", "left_semi", "left_anti", "right_anti")
+_HOWS = _vocab.FILE_HOWS
 
 
 def read_csv(

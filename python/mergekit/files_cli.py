@@ -17,6 +17,7 @@ import sys
 import time
 from typing import Optional
 
+from mergekit import _vocab
 from mergekit._clock import clock
 
 EXIT_OK = 0
@@ -111,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--how",
         default="inner",
-        choices=["inner", "left", "right", "outer", "left_semi", "left_anti", "right_anti"],
+        choices=_vocab.FILE_HOWS,
         help="join type, as in pandas.merge plus semi/anti joins (default: inner)",
     )
     p.add_argument(

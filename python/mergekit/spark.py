@@ -39,11 +39,11 @@ from typing import Any, Optional, Union
 import numpy as np
 import pyarrow as pa
 
-from mergekit import _arrow
+from mergekit import _arrow, _vocab
 from mergekit._arrow import OutputColumn
 from mergekit.exceptions import InvalidMergeError, KeyTypeMismatchError
 
-HOWS = ("inner", "left", "right", "outer", "cross", "left_semi", "left_anti", "right_anti")
+HOWS = _vocab.JOIN_KINDS
 STRATEGIES = ("auto", "shuffle", "broadcast")
 
 #: Spark conf that picks the shuffle implementation: ``arrow_cogroup`` (Spark 4.x only), ``tagged_union``
@@ -481,7 +481,7 @@ def merge(
         if rt != common:
             right = right.withColumn(rk, F.col(rk).cast(common))
 
-    if how in ("left_semi", "left_anti"):
+    if how in _vocab.LEFT_ONLY:
         columns = tuple(OutputColumn(n, "left", n) for n in left.columns)
     elif how == "right_anti":
         columns = tuple(OutputColumn(n, "right", n) for n in right.columns)
