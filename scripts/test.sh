@@ -27,11 +27,7 @@ PY="$PWD/$VENV/bin/python"
 "$PY" -m pip install -q -r requirements-test.txt
 
 step "lint: rustfmt, clippy, ruff, mypy"
-cargo fmt --check
-PYO3_PYTHON="$PY" cargo clippy --quiet --all-targets --features python -- -D warnings
-"$PY" -m ruff check .
-"$PY" -m ruff format --check .
-"$PY" -m mypy
+PY="$PY" scripts/lint.sh
 
 step "rust tests"
 cargo test --quiet
