@@ -13,6 +13,9 @@
 #   --from-git REV  build a clean `git archive` of REV instead of the working tree (which may hold someone's
 #                   unfinished edits); what CI and releases should ship is a commit, not a working tree.
 # Env:   WHEEL_TOOLS_VENV  venv holding maturin, ziglang and auditwheel (default .venv-wheel, created on demand)
+#        WHEEL_PROFILE     cargo profile (default release). CI's aarch64 smoke test uses `smoke` (Cargo.toml): the
+#                          same code at opt-level 1 without LTO, which builds in a fraction of the time; releases
+#                          use the default.
 #        CARGO_TARGET_DIR  default target/wheels: a separate dir so the zig-linked build neither invalidates nor
 #                          holds the lock on the shared dev build in target/ for minutes.
 #        AARCH64_RUSTC     a rustc whose sysroot holds the aarch64-unknown-linux-gnu std (see docs/emr.md).
@@ -35,7 +38,7 @@ while [ $# -gt 0 ]; do
     --sdist) sdist=1 ;;
     --out) out="$2"; shift ;;
     --from-git) from_git="$2"; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "build_wheels.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -62,8 +65,10 @@ if [ -n "$from_git" ]; then
 fi
 
 build() { # $1 = rust target triple
-  echo "== maturin build --release --zig --compatibility manylinux2014 --target $1"
-  maturin build --release --zig --compatibility manylinux2014 --target "$1" --out "$out" --interpreter python3
+  local profile=${WHEEL_PROFILE:-release}
+  echo "== maturin build --profile $profile --zig --compatibility manylinux2014 --target $1"
+  maturin build --profile "$profile" --zig --compatibility manylinux2014 --target "$1" --out "$out" \
+    --interpreter python3
 }
 
 check() { # $1 = architecture; auditwheel must find the wheel consistent with manylinux_2_17 (manylinux2014)

@@ -107,6 +107,7 @@ import pandas as pd
 import pyarrow as pa
 
 import mergekit
+import mergekit._native  # the package imports it lazily
 
 assert platform.machine() == "aarch64", platform.machine()
 with open(mergekit._native.__file__, "rb") as f:

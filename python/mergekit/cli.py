@@ -29,7 +29,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt:
-        pass
         print("mergekit: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
