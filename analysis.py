@@ -28,7 +28,7 @@ class JobError(Exception):
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
-    from mergekit._vocab import JOIN_KINDS
+    from mergekit._vocab import JOIN_KINDS, SPARK_STRATEGIES
 
     p = argparse.ArgumentParser(
         prog="analysis.py", description="Merge two files into one (mergekit on Spark)."
@@ -57,7 +57,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--strategy",
-        choices=["auto", "shuffle", "broadcast"],
+        choices=SPARK_STRATEGIES,
         default="auto",
         help="mergekit's join strategy",
     )

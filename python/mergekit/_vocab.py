@@ -24,4 +24,7 @@ LEFT_ONLY = ("left_semi", "left_anti")
 #: Kinds whose output has only one side's columns.
 ONE_SIDED = ("left_semi", "left_anti", "right_anti")
 
+#: ``mergekit.spark.merge(strategy=...)`` and ``analysis.py --strategy``.
+SPARK_STRATEGIES = ("auto", "shuffle", "broadcast")
+
 VALIDATE_OPTIONS = ("one_to_one", "1:1", "one_to_many", "1:m", "many_to_one", "m:1", "many_to_many", "m:m")

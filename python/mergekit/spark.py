@@ -44,7 +44,7 @@ from mergekit._arrow import OutputColumn
 from mergekit.exceptions import InvalidMergeError, KeyTypeMismatchError
 
 HOWS = _vocab.JOIN_KINDS
-STRATEGIES = ("auto", "shuffle", "broadcast")
+STRATEGIES = _vocab.SPARK_STRATEGIES
 
 #: Spark conf that picks the shuffle implementation: ``arrow_cogroup`` (Spark 4.x only), ``tagged_union``
 #: (union + repartition + mapInArrow) or ``pandas_cogroup`` (applyInPandas). Unset: ``arrow_cogroup`` where
