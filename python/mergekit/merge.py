@@ -143,12 +143,20 @@ def _key_pair(
     lcat = isinstance(lk.dtype, pd.CategoricalDtype)
     rcat = isinstance(rk.dtype, pd.CategoricalDtype)
     if lcat and rcat and lk.dtype == rk.dtype:
-        # Same categories in the same order: pandas compares (and sorts by) codes, i.e. category order, and
-        # its missing code -1 sorts before every category. Keep -1 as a value so the order matches, unless
-        # SQL null semantics are asked for.
+        # Equal dtypes (for unordered categoricals: the same categories, in any order). pandas compares (and
+        # sorts by) the left's codes, with the right's recoded into the left's categories, and its missing
+        # code -1 sorts before every category. Keep -1 as a value so the order matches, unless SQL null
+        # semantics are asked for. The codes go as they are (int8 for most factors: zero-copy).
+        lcodes, rcodes = lk.codes, _codes_in(rk, lk.categories)
         if nulls_equal:
-            return pa.array(lk.codes.astype(np.int64)), pa.array(rk.codes.astype(np.int64))
-        return _codes_as_arrow(lk.codes), _codes_as_arrow(rk.codes)
+            return pa.array(lcodes), pa.array(rcodes)
+        return _codes_as_arrow(lcodes), _codes_as_arrow(rcodes)
+    if lcat and rcat:
+        # Different categories: pandas compares the values. Send both as Arrow dictionaries: the engine ranks
+        # the two category lists once instead of comparing a decoded value per row.
+        ld, rd = _as_dictionary(lk), _as_dictionary(rk)
+        if ld is not None and rd is not None:
+            return ld, rd
     if nulls_equal and nat_first and _joins_on_i8(lk, rk):
         # pandas joins datetimes/timedeltas on their int64 values, where NaT is the smallest integer: it
         # matches NaT and sorts first. Same resolution first, as pandas does.
@@ -160,6 +168,24 @@ def _key_pair(
     if rcat:
         rk = _category_values(rk)
     return _to_arrow(lk), _to_arrow(rk)
+
+
+def _codes_in(cat: pd.Categorical, categories: pd.Index) -> np.ndarray:
+    """``cat``'s codes in another list holding the same categories (pandas' ``_encode_with_my_categories``)."""
+    if cat.categories.equals(categories):
+        return cat.codes
+    mapping = categories.get_indexer(cat.categories).astype(cat.codes.dtype, copy=False)
+    return np.where(cat.codes >= 0, mapping[cat.codes], -1).astype(cat.codes.dtype, copy=False)
+
+
+def _as_dictionary(cat: pd.Categorical) -> Optional[pa.Array]:
+    """A categorical as an Arrow dictionary array (codes zero-copy, missing as null), or ``None`` when Arrow
+    cannot hold its categories."""
+    categories = _to_arrow(_unwrap(cat.categories))
+    if categories is None:
+        return None
+    codes = cat.codes
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), categories)
 
 
 def _category_values(cat: pd.Categorical) -> Any:

@@ -80,6 +80,28 @@ CASES = {
         R.astype({"j": pd.CategoricalDtype(["x", "a", "b", "c"])}),
         {"on": "j", "how": "outer"},
     ),
+    # the same unordered categories listed in another order: pandas recodes the right side into the left's
+    # categories (a regression test: the raw codes were compared, pairing "a" with "c")
+    **{
+        f"category_same_set_other_order_{how}_{sort}": (
+            L.astype({"j": pd.CategoricalDtype(["a", "b", "c"])}),
+            R.assign(j=["c", "a", None, "b"]).astype({"j": pd.CategoricalDtype(["c", "b", "a"])}),
+            {"on": "j", "how": how, "sort": sort},
+        )
+        for how in ("inner", "left", "right", "outer")
+        for sort in (False, True)
+    },
+    # different categories with missing values on both sides, through every kind: the engine ranks the
+    # two category lists (dictionary keys) instead of comparing decoded values
+    **{
+        f"category_different_categories_{how}_{sort}": (
+            L.assign(j=["a", None, "b", "z"]).astype({"j": pd.CategoricalDtype(["z", "b", "a"])}),
+            R.assign(j=["b", "q", None, "a"]).astype({"j": pd.CategoricalDtype(["q", "a", "b", "c"])}),
+            {"on": "j", "how": how, "sort": sort},
+        )
+        for how in ("inner", "left", "right", "outer")
+        for sort in (False, True)
+    },
     # a categorical's missing values against an object column's: both NA, so they match (and categories
     # are not the last category: a regression test)
     "category_vs_object_missing_keys": (
