@@ -14,6 +14,7 @@ from typing import Optional
 
 import numpy as np
 import pyarrow as pa
+from pandas._libs.lib import is_range_indexer as _is_range_indexer  # type: ignore[attr-defined]  # one C pass
 
 from mergekit import _native
 from mergekit.exceptions import ColumnNotFoundError, InvalidMergeError, column_list
@@ -100,6 +101,20 @@ def _take(table: pa.Table, idx: np.ndarray, threads: Optional[int]) -> pa.Table:
     return pa.table(_native.take(table, pa.array(idx), threads=threads))
 
 
+def is_identity(idx: np.ndarray, n_rows: int) -> bool:
+    """Whether ``idx`` is 0, 1, ..., n_rows - 1: every row once, in order (a left join on a unique right key,
+    say), so that side's columns are the output's as they are and need no gather. pandas and polars skip
+    that take too. pandas' own check: one pass that stops at the first row out of place."""
+    return _is_range_indexer(np.asarray(idx, dtype=np.int64), n_rows)
+
+
+def take_columns(table: pa.Table, names: Sequence[str], idx: np.ndarray, threads: Optional[int]) -> pa.Table:
+    """``table``'s columns ``names`` at the rows ``idx`` (-1: a null row); no copy when ``idx`` is the
+    identity."""
+    selected = table.select(list(names))
+    return selected if is_identity(idx, table.num_rows) else _take(selected, idx, threads)
+
+
 def merge_tables(
     left: pa.Table,
     right: pa.Table,
@@ -120,10 +135,10 @@ def merge_tables(
     right_cols = [c.source for c in columns if c.side == "right"]
     taken = {}
     if left_cols:
-        t = _take(left.select(left_cols), li, threads)
+        t = take_columns(left, left_cols, li, threads)
         taken.update({("left", n): t.column(n) for n in left_cols})
     if right_cols:
-        t = _take(right.select(right_cols), ri, threads)
+        t = take_columns(right, right_cols, ri, threads)
         taken.update({("right", n): t.column(n) for n in right_cols})
     for c in columns:
         if c.coalesce_from is not None:

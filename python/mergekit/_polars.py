@@ -61,12 +61,12 @@ def merge_frames(
     left_cols = [c.source for c in columns if c.side == "left" and c.coalesce_from is None]
     right_cols = [c.source for c in columns if c.side == "right"]
     taken: dict[tuple[str, str], Any] = {}  # polars Series by (side, source column)
-    if left_cols:
-        t = left.select(left_cols).gather(_polars_indices(li))
-        taken.update({("left", n): t.get_column(n) for n in left_cols})
-    if right_cols:
-        t = right.select(right_cols).gather(_polars_indices(ri))
-        taken.update({("right", n): t.get_column(n) for n in right_cols})
+    for side, frame, cols, idx in (("left", left, left_cols, li), ("right", right, right_cols, ri)):
+        if cols:
+            t = frame.select(cols)
+            if not _arrow.is_identity(idx, frame.height):  # the identity: the columns as they are
+                t = t.gather(_polars_indices(idx))
+            taken.update({(side, n): t.get_column(n) for n in cols})
     for c in columns:
         if c.coalesce_from is not None:
             key = _arrow._coalesced_key(lkeys, rkeys, c, li, ri, threads)

@@ -171,7 +171,7 @@ def _key_pair(
 
 
 def _codes_in(cat: pd.Categorical, categories: pd.Index) -> np.ndarray:
-    """``cat``'s codes in another list holding the same categories (pandas' ``_encode_with_my_categories``)."""
+    """``cat``'s codes in another list of the same categories (pandas' ``_encode_with_my_categories``)."""
     if cat.categories.equals(categories):
         return cat.codes
     mapping = categories.get_indexer(cat.categories).astype(cat.codes.dtype, copy=False)
