@@ -168,6 +168,11 @@ pub(crate) fn unify(
         } else {
             target
         };
+        if let Some((l, r)) = crate::join::dictionary::recode(l, r, &target) {
+            out_l.push(l);
+            out_r.push(r);
+            continue;
+        }
         for (array, names, col) in [(l, left_names, &mut out_l), (r, right_names, &mut out_r)] {
             if !is_supported(&target) {
                 return Err(MergeError::UnsupportedKeyType {

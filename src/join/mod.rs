@@ -1,4 +1,4 @@
-//! The join engine: keys → partition → build/probe (group ids) → index pairs → gather.
+//! The join engine: keys (dictionary keys by code) → partition → build/probe (group ids) → index pairs → gather.
 //!
 //! The core returns row-index pairs (`JoinIndices`); `gather` builds the output columns from them, so every
 //! front end (pandas, Arrow, Spark, files) shares one join and chooses how to materialise it.
@@ -6,6 +6,7 @@
 pub mod args;
 mod build;
 mod dense;
+mod dictionary;
 pub mod gather;
 pub(crate) mod keys;
 mod order;
