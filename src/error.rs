@@ -45,6 +45,13 @@ pub enum MergeError {
     )]
     OutputTooLarge { rows: u64, limit: u64 },
 
+    /// The output fits no limit given but not the machine either: its index pairs cannot be allocated.
+    #[error(
+        "the join would produce {rows} rows, and the {bytes} bytes of their row indices cannot be allocated; \
+         check for duplicated keys (a many-to-many explosion) or cap the output with max_output_rows"
+    )]
+    OutOfMemory { rows: u64, bytes: u64 },
+
     #[error("the join was interrupted")]
     Cancelled,
 
@@ -128,7 +135,7 @@ impl MergeError {
             MergeError::InvalidArgument(_) => ErrorClass::InvalidMerge,
             MergeError::BadArgument(_) => ErrorClass::InvalidArgument,
             MergeError::Validation(_) => ErrorClass::MergeValidation,
-            MergeError::OutputTooLarge { .. } => ErrorClass::OutputTooLarge,
+            MergeError::OutputTooLarge { .. } | MergeError::OutOfMemory { .. } => ErrorClass::OutputTooLarge,
             MergeError::Cancelled => return None,
             MergeError::Parse { .. } => ErrorClass::InputFormat,
             // By variant: Arrow's I/O failures are OS errors, everything else is invalid data.

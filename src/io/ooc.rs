@@ -787,7 +787,7 @@ impl Driver<'_> {
             let lb = l.load(0..l.num_batches())?;
             let rb = r.load(0..r.num_batches())?;
             match self.join_loaded(&lb, &rb, self.args.kind) {
-                Err(MergeError::OutputTooLarge { .. }) => {}
+                Err(MergeError::OutputTooLarge { .. } | MergeError::OutOfMemory { .. }) => {}
                 other => return other,
             }
             drop((lb, rb));
@@ -1023,7 +1023,7 @@ impl Driver<'_> {
                     ri.iter().for_each(|&j| rmatched.set(rbase + j as usize));
                     self.emit(lb, rb, &li, &ri)
                 }
-                Err(MergeError::OutputTooLarge { .. }) => {
+                Err(MergeError::OutputTooLarge { .. } | MergeError::OutOfMemory { .. }) => {
                     // Halve the side with more rows and try each half.
                     let ln: usize = lb.iter().map(arrow_array::RecordBatch::num_rows).sum();
                     let rn: usize = rb.iter().map(arrow_array::RecordBatch::num_rows).sum();

@@ -65,10 +65,13 @@ fn emit(
             });
         }
     }
-    // vec![0; n] comes from calloc: untouched pages cost nothing until a morsel writes them.
+    let unallocatable = || MergeError::OutOfMemory {
+        rows: total as u64,
+        bytes: (total as u64).saturating_mul(16),
+    };
     let mut out = JoinIndices {
-        left: vec![0; total],
-        right: vec![0; total],
+        left: crate::alloc::try_zeroed_indices(total).ok_or_else(unallocatable)?,
+        right: crate::alloc::try_zeroed_indices(total).ok_or_else(unallocatable)?,
     };
     let mut slices = Vec::with_capacity(n_morsels);
     let (mut l, mut r) = (&mut out.left[..], &mut out.right[..]);

@@ -186,3 +186,16 @@ def test_each_engine_class_is_raised(tmp_path):
     (tmp_path / "bad.tsv").write_bytes(b"a\tb\n1\n")
     with pytest.raises(exceptions.InputFormatError):
         mergekit.read_csv(tmp_path / "bad.tsv")
+
+
+def test_an_unallocatable_output_is_a_memory_error_not_an_abort():
+    """4e6 equal keys on each side ask for 1.6e13 pairs, 256 TB of row indices: more than any address
+    space. The engine must refuse with a typed MemoryError naming the row count; before, the allocation
+    failure aborted the whole Python process."""
+    t = pa.table({"k": pa.array(np.zeros(4_000_000, dtype=np.int64))})
+    refused = r"16000000000000 rows.*cannot be allocated"
+    with pytest.raises(exceptions.OutputTooLargeError, match=refused) as info:
+        mergekit.merge(t, t, on="k")
+    assert isinstance(info.value, MemoryError)
+    # The process is alive and the engine still works.
+    assert mergekit.merge(t.slice(0, 3), t.slice(0, 2), on="k").num_rows == 6
