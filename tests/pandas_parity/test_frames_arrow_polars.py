@@ -249,3 +249,32 @@ def test_frames_outer_key_of_two_types_holds_both_sides(ltype, rtype, out):
     with expecting:
         expected = pd.merge(left.to_pandas(), right.to_pandas(), on="k", how="outer")
     assert got.column("k").to_pylist() == expected["k"].tolist()
+
+
+@pytest.mark.parametrize("sort", [False, True])
+@pytest.mark.parametrize("how", ["inner", "left", "right", "outer", "left_semi", "left_anti"])
+@pytest.mark.parametrize("dtype", ["categorical", "enum"])
+def test_frames_polars_category_keys_match_polars_join(how, sort, dtype):
+    """Categorical keys of one dtype join on polars' category ids where the order allows it. The right
+    frame's values are registered first, so ids disagree with value order and with the left frame's
+    first-seen order; the answer must still be polars' own join, and sorted output in value order."""
+    import polars as pl
+
+    values = ["q", "b", None, "z", "b", "a", "q", "m"]
+    enum = pl.Enum(["z", "q", "m", "b", "a", "x"])
+    typ = enum if dtype == "enum" else pl.Categorical
+    rp = pl.DataFrame({"k": pl.Series(["x", "a", "q", None, "q"], dtype=typ), "r": [1, 2, 3, 4, 5]})
+    lp = pl.DataFrame({"k": pl.Series(values, dtype=typ), "v": range(len(values))})
+    got = mergekit.merge(lp, rp, on="k", how=how, sort=sort, suffixes=("", "_right"))
+    assert got.schema["k"] == lp.schema["k"]
+    polars_how = {"outer": "full", "left_semi": "semi", "left_anti": "anti"}.get(how, how)
+    order = {"right": "right_left"}.get(how, "left_right")
+    expected = lp.join(rp, on="k", how=polars_how, coalesce=True, nulls_equal=True, maintain_order=order)
+    got = got.select(expected.columns)
+    if sort or how == "outer":
+        # pandas' key order: by value, missing keys last; each key's rows as the unsorted join has them.
+        key = [(v is None, v or "") for v in got["k"].to_list()]
+        assert key == sorted(key)
+        assert Counter(map(tuple, got.rows())) == Counter(map(tuple, expected.rows()))
+    else:
+        assert got.to_dicts() == expected.to_dicts()
