@@ -94,12 +94,12 @@ def merge_frames(
     for c in columns:
         if c.coalesce_from is not None:
             key = _arrow._coalesced_key(lkeys, rkeys, c, li, ri, threads)
-            series = pl.Series(c.source, key)
+            coalesced_key = pl.Series(c.source, key)
             dtype = left.schema[c.source]
-            if dtype == right.schema[c.coalesce_from] and series.dtype != dtype:
+            if dtype == right.schema[c.coalesce_from] and coalesced_key.dtype != dtype:
                 # Both sides' key has one polars dtype (an Enum, say) that the trip through Arrow lost.
-                series = series.cast(dtype)
-            taken[("left", c.source)] = series
+                coalesced_key = coalesced_key.cast(dtype)
+            taken[("left", c.source)] = coalesced_key
     series = [taken[(c.side, c.source)].alias(c.name) for c in columns]
     if indicator:
         name = indicator if isinstance(indicator, str) else "_merge"
