@@ -2,21 +2,16 @@
 //! equal keys hash alike and compare cheaply.
 //!
 //! Three encodings, chosen once per join from the unified types:
-//! - `Word`: fixed-width keys that fit in 64 bits (one int/float/date/... column, or several narrow ones
-//!   packed together). Hashing and comparing is one multiply and one integer compare.
+//! - `Word`: fixed-width keys that fit in 64 bits (one int/float/date/... column, or several columns
+//!   packed together by type or by value range, see `words`). Hashing and comparing is one multiply and
+//!   one integer compare.
 //! - `Bytes`: one string or binary column, borrowed from the Arrow buffers (no copy); hashed once.
 //! - `Rows`: anything else, in arrow's row format (several columns, decimals, nulls in multi-column keys).
 
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Date32Type, Date64Type, DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
-    DurationSecondType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
-    Time32MillisecondType, Time32SecondType, Time64MicrosecondType, Time64NanosecondType,
-    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
-    UInt16Type, UInt32Type, UInt64Type, UInt8Type,
-};
+use arrow_array::types::{Float32Type, Float64Type};
 use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray};
 use arrow_buffer::NullBuffer;
 use arrow_cast::{cast_with_options, CastOptions};
@@ -25,6 +20,7 @@ use arrow_schema::{DataType, TimeUnit};
 use rayon::prelude::*;
 
 use crate::error::{MergeError, Result};
+use crate::join::words::{pack_words, range_spans, word_bits, Span};
 
 /// Hash given to a null key (in the `Word` and `Bytes` encodings nulls are compared by flag, not value).
 const NULL_HASH: u64 = 0x5bd1_e995_2f4a_7c15;
@@ -106,22 +102,6 @@ fn is_bytes(t: &DataType) -> bool {
             t,
             DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_)
         )
-}
-
-/// Bits a fixed-width key needs in a packed `Word`, or `None` if it is not word-sized.
-fn word_bits(t: &DataType) -> Option<u32> {
-    use DataType::{
-        Boolean, Date32, Date64, Duration, Float32, Float64, Int16, Int32, Int64, Int8, Time32, Time64,
-        Timestamp, UInt16, UInt32, UInt64, UInt8,
-    };
-    Some(match t {
-        Boolean => 1,
-        Int8 | UInt8 => 8,
-        Int16 | UInt16 => 16,
-        Int32 | UInt32 | Float32 | Date32 | Time32(_) => 32,
-        Int64 | UInt64 | Float64 | Date64 | Time64(_) | Timestamp(_, _) | Duration(_) => 64,
-        _ => return None,
-    })
 }
 
 fn is_supported(t: &DataType) -> bool {
@@ -340,7 +320,10 @@ pub(crate) struct EncodedKeys {
 
 /// How both sides encode their keys; decided once from the unified types.
 pub(crate) enum Layout {
+    /// Fixed-width columns packed at their full widths.
     Word,
+    /// Fixed-width columns packed by the value ranges both sides hold.
+    Packed(Vec<Span>),
     Bytes,
     Rows(RowConverter),
 }
@@ -356,10 +339,15 @@ impl Layout {
             return Ok(Layout::Bytes);
         }
         let bits: Option<u32> = types.iter().map(|t| word_bits(t)).sum();
-        // Several narrow columns pack into one word, but only without nulls: a packed word has no room
-        // for one null flag per column.
+        // Several fixed-width columns pack into one word, but only without nulls: a packed word has no
+        // room for one null flag per column.
         if !any_nulls && bits.is_some_and(|b| b <= 64) {
             return Ok(Layout::Word);
+        }
+        if !any_nulls && bits.is_some() {
+            if let Some(spans) = range_spans(left, right)? {
+                return Ok(Layout::Packed(spans));
+            }
         }
         // Nulls last, as pandas sorts them: the row format's byte order is then the output's key order.
         let options = arrow_schema::SortOptions {
@@ -379,7 +367,8 @@ impl Layout {
             NullBuffer::union(acc.as_ref(), c.logical_nulls().as_ref())
         });
         let repr = match self {
-            Layout::Word => Repr::Word(pack_words(columns, len)?),
+            Layout::Word => Repr::Word(pack_words(columns, len, None)?),
+            Layout::Packed(spans) => Repr::Word(pack_words(columns, len, Some(spans))?),
             Layout::Bytes => Repr::Bytes(BytesColumn::new(&columns[0]).ok_or_else(|| {
                 MergeError::Internal(format!("bytes layout for {}", columns[0].data_type()))
             })?),
@@ -404,124 +393,6 @@ fn par_map(len: usize, f: impl Fn(usize) -> u64 + Sync) -> Vec<u64> {
         }
     });
     out
-}
-
-/// The key bits of every row, several narrow columns packed into one word with the first column in the
-/// most significant bits (so word order is the keys' lexicographic order). Null rows get 0: their null
-/// flag, not their word, decides equality.
-fn pack_words(columns: &[ArrayRef], len: usize) -> Result<Vec<u64>> {
-    let mut words = vec![0u64; len];
-    let total: u32 = columns.iter().filter_map(|c| word_bits(c.data_type())).sum();
-    let mut shift = total;
-    for col in columns {
-        let bits = word_bits(col.data_type())
-            .ok_or_else(|| MergeError::Internal(format!("word layout for {}", col.data_type())))?;
-        let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
-        shift -= bits;
-        or_column_bits(col, &mut words, shift, mask)?;
-    }
-    Ok(words)
-}
-
-/// Flip the sign bit so that signed values order like unsigned ones.
-const fn flip64(v: i64) -> u64 {
-    (v as u64) ^ (1 << 63)
-}
-const fn flip32(v: i32) -> u64 {
-    ((v as u32) ^ (1 << 31)) as u64
-}
-/// IEEE total order as an unsigned integer (NaN, canonicalised positive, sorts after +inf).
-fn float64_bits(v: f64) -> u64 {
-    let b = v.to_bits();
-    if b >> 63 == 1 {
-        !b
-    } else {
-        b | (1 << 63)
-    }
-}
-fn float32_bits(v: f32) -> u64 {
-    let b = v.to_bits();
-    u64::from(if b >> 31 == 1 { !b } else { b | (1 << 31) })
-}
-
-/// ORs a fixed-width column's order-preserving bits, masked and shifted, into `words`; comparing words then
-/// compares values, so a `Word` key sorts without decoding (pandas' outer-join order) and can index a dense
-/// table. Null rows are left alone (their null flag, not their word, decides equality). Generic per type,
-/// so the per-row conversion inlines into a tight loop.
-fn or_column_bits(col: &ArrayRef, words: &mut [u64], shift: u32, mask: u64) -> Result<()> {
-    fn prim<T: ArrowPrimitiveType>(
-        col: &ArrayRef,
-        words: &mut [u64],
-        shift: u32,
-        mask: u64,
-        bits_of: impl Fn(T::Native) -> u64 + Sync,
-    ) {
-        let values = col.as_primitive::<T>().values();
-        let nulls = col.logical_nulls();
-        words
-            .par_chunks_mut(CHUNK)
-            .zip(values.par_chunks(CHUNK))
-            .enumerate()
-            .for_each(|(c, (ws, vs))| match &nulls {
-                None => {
-                    for (w, &v) in ws.iter_mut().zip(vs) {
-                        *w |= (bits_of(v) & mask) << shift;
-                    }
-                }
-                Some(n) => {
-                    for (k, (w, &v)) in ws.iter_mut().zip(vs).enumerate() {
-                        if n.is_valid(c * CHUNK + k) {
-                            *w |= (bits_of(v) & mask) << shift;
-                        }
-                    }
-                }
-            });
-    }
-    use DataType::{
-        Boolean, Date32, Date64, Duration, Float32, Float64, Int16, Int32, Int64, Int8, Time32, Time64,
-        Timestamp, UInt16, UInt32, UInt64, UInt8,
-    };
-    let (w, s, m) = (words, shift, mask);
-    match col.data_type() {
-        Boolean => {
-            let b = col.as_boolean();
-            for (i, word) in w.iter_mut().enumerate() {
-                if b.is_valid(i) {
-                    *word |= (u64::from(b.value(i)) & m) << s;
-                }
-            }
-        }
-        Int8 => prim::<Int8Type>(col, w, s, m, |v| u64::from((v as u8) ^ 0x80)),
-        Int16 => prim::<Int16Type>(col, w, s, m, |v| u64::from((v as u16) ^ 0x8000)),
-        Int32 => prim::<Int32Type>(col, w, s, m, flip32),
-        Int64 => prim::<Int64Type>(col, w, s, m, flip64),
-        UInt8 => prim::<UInt8Type>(col, w, s, m, u64::from),
-        UInt16 => prim::<UInt16Type>(col, w, s, m, u64::from),
-        UInt32 => prim::<UInt32Type>(col, w, s, m, u64::from),
-        UInt64 => prim::<UInt64Type>(col, w, s, m, |v| v),
-        Float32 => prim::<Float32Type>(col, w, s, m, float32_bits),
-        Float64 => prim::<Float64Type>(col, w, s, m, float64_bits),
-        Date32 => prim::<Date32Type>(col, w, s, m, flip32),
-        Date64 => prim::<Date64Type>(col, w, s, m, flip64),
-        Time32(TimeUnit::Second) => prim::<Time32SecondType>(col, w, s, m, flip32),
-        Time32(_) => prim::<Time32MillisecondType>(col, w, s, m, flip32),
-        Time64(TimeUnit::Microsecond) => prim::<Time64MicrosecondType>(col, w, s, m, flip64),
-        Time64(_) => prim::<Time64NanosecondType>(col, w, s, m, flip64),
-        Timestamp(TimeUnit::Second, _) => prim::<TimestampSecondType>(col, w, s, m, flip64),
-        Timestamp(TimeUnit::Millisecond, _) => {
-            prim::<TimestampMillisecondType>(col, w, s, m, flip64);
-        }
-        Timestamp(TimeUnit::Microsecond, _) => {
-            prim::<TimestampMicrosecondType>(col, w, s, m, flip64);
-        }
-        Timestamp(TimeUnit::Nanosecond, _) => prim::<TimestampNanosecondType>(col, w, s, m, flip64),
-        Duration(TimeUnit::Second) => prim::<DurationSecondType>(col, w, s, m, flip64),
-        Duration(TimeUnit::Millisecond) => prim::<DurationMillisecondType>(col, w, s, m, flip64),
-        Duration(TimeUnit::Microsecond) => prim::<DurationMicrosecondType>(col, w, s, m, flip64),
-        Duration(TimeUnit::Nanosecond) => prim::<DurationNanosecondType>(col, w, s, m, flip64),
-        other => return Err(MergeError::Internal(format!("no word layout for {other}"))),
-    }
-    Ok(())
 }
 
 impl EncodedKeys {

@@ -13,6 +13,7 @@ mod order;
 mod pairs;
 mod partition;
 mod validate;
+mod words;
 
 use arrow_array::ArrayRef;
 
