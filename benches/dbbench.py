@@ -39,6 +39,8 @@ import sys
 import tempfile
 import time
 
+from _proc import rss_kib
+
 QUESTIONS = {
     # name: (left table, right table, how, left keys, right keys)
     "q1": ("x", "small", "inner", ["id1"], ["id1"]),
@@ -203,14 +205,6 @@ def _read(path: str, name: str):
 # one (tool, question) in a child process
 
 
-def _rss_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1])
-    return 0
-
-
 def _native(tool: str, table):
     """``table`` in the tool's own format."""
     import pyarrow as pa
@@ -297,7 +291,7 @@ def child(tool: str, question: str, n: int, runs: int, threads: int) -> dict:
     gc.collect()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # VmHWM back to the current RSS: the peak below is this join's
-    base = _rss_kib("VmRSS:")
+    base = rss_kib("VmRSS:")
     times, out = [], None
     for i in range(runs + 1):
         del out
@@ -307,7 +301,7 @@ def child(tool: str, question: str, n: int, runs: int, threads: int) -> dict:
         dt = time.perf_counter() - t0
         if i:
             times.append(dt)
-    peak = _rss_kib("VmHWM:")
+    peak = rss_kib("VmHWM:")
     check = _checksum(out, lon[0] if len(lon) == 1 else "")
     return {
         "tool": tool,

@@ -18,6 +18,8 @@ import statistics
 import sys
 import time
 
+from _proc import rss_kib
+
 
 def _parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,24 +50,16 @@ pa.set_cpu_count(ARGS.threads)
 pa.set_io_thread_count(ARGS.threads)
 
 
-def _rss_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1])
-    return 0
-
-
 def measure(fn) -> tuple[float, float, int]:
     """(seconds, peak MiB added, output rows) of one run."""
     gc.collect()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM (peak RSS) to the current RSS
-    base = _rss_kib("VmRSS:")
+    base = rss_kib("VmRSS:")
     t0 = time.perf_counter()
     out = fn()
     dt = time.perf_counter() - t0
-    peak = (_rss_kib("VmHWM:") - base) / 1024
+    peak = (rss_kib("VmHWM:") - base) / 1024
     n = out.num_rows if hasattr(out, "num_rows") else len(out)
     del out
     return dt, peak, n
