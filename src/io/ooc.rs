@@ -1280,15 +1280,7 @@ mod tests {
                 })
                 .collect()
         };
-        for kind in [
-            JoinKind::Inner,
-            JoinKind::Left,
-            JoinKind::Right,
-            JoinKind::Outer,
-            JoinKind::LeftSemi,
-            JoinKind::LeftAnti,
-            JoinKind::RightAnti,
-        ] {
+        for kind in JoinKind::KEYED {
             let (big, _) = run(kind, 1 << 40, mk(&lk, "a", "L"), mk(&rk, "b", "R"));
             let (small, s) = run(kind, 1 << 20, mk(&lk, "a", "L"), mk(&rk, "b", "R"));
             assert!(s.spilled, "{kind:?} {s:?}");

@@ -41,6 +41,18 @@ impl FromStr for JoinKind {
 }
 
 impl JoinKind {
+    /// Every kind that matches rows by key (all but `Cross`), for tests that run each one.
+    #[cfg(test)]
+    pub(crate) const KEYED: [JoinKind; 7] = [
+        JoinKind::Inner,
+        JoinKind::Left,
+        JoinKind::Right,
+        JoinKind::Outer,
+        JoinKind::LeftSemi,
+        JoinKind::LeftAnti,
+        JoinKind::RightAnti,
+    ];
+
     /// Whether the output keeps left rows that found no match.
     pub fn keeps_unmatched_left(self) -> bool {
         matches!(self, JoinKind::Left | JoinKind::Outer | JoinKind::LeftAnti)

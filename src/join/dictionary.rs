@@ -192,15 +192,7 @@ mod tests {
             "null codes and codes of a null value"
         );
         let names = ["k".to_string()];
-        for kind in [
-            JoinKind::Inner,
-            JoinKind::Left,
-            JoinKind::Right,
-            JoinKind::Outer,
-            JoinKind::LeftSemi,
-            JoinKind::LeftAnti,
-            JoinKind::RightAnti,
-        ] {
+        for kind in JoinKind::KEYED {
             for nulls_equal in [true, false] {
                 for sort in [true, false] {
                     let mut args = JoinArgs::new(kind);
