@@ -112,7 +112,7 @@ unsafe impl GlobalAlloc for HugePageHint {
 mod large {
     use super::{size_class, CACHE_BYTES, CACHE_SECONDS, CACHE_SLOTS, HUGE_PAGE};
     use std::ptr::null_mut;
-    use std::sync::Mutex;
+    use std::sync::{Mutex, TryLockError};
     use std::time::{Duration, Instant};
 
     /// A freed mapping: its address (as an integer, so the cache is `Send`), class size, and when it was freed.
@@ -137,12 +137,21 @@ mod large {
     /// Aged-out mappings, unmapped once the lock is released (unmapping a big block takes a while).
     type Victims = [Option<Cached>; CACHE_SLOTS];
 
-    fn with_cache<T>(f: impl FnOnce(&mut Cache) -> T) -> T {
+    /// Runs `f` on the cache after ageing it out, or returns `None` without waiting when another thread
+    /// holds the lock: the caller then maps or unmaps directly. Never waiting is what makes the cache safe
+    /// across `fork` (Spark forks its Python workers): a child inherits the lock as it was, and a lock
+    /// held by a thread that does not exist in the child would otherwise block the child's allocations
+    /// forever. glibc's own locks have fork handlers; this one needs none.
+    fn with_cache<T>(f: impl FnOnce(&mut Cache) -> T) -> Option<T> {
         let mut victims: Victims = [None; CACHE_SLOTS];
         let result = {
-            // A panic cannot happen while the lock is held (no code here panics), but a poisoned lock
-            // still holds a consistent cache: every update below is a single slot write.
-            let mut cache = CACHE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // A poisoned lock still holds a consistent cache: every update below is a single slot write
+            // (and nothing here panics).
+            let mut cache = match CACHE.try_lock() {
+                Ok(cache) => cache,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => return None,
+            };
             let now = Instant::now();
             for (slot, victim) in cache.slots.iter_mut().zip(victims.iter_mut()) {
                 if slot.is_some_and(|c| now.duration_since(c.freed) > Duration::from_secs(CACHE_SECONDS)) {
@@ -155,7 +164,7 @@ mod large {
         for victim in victims.iter().flatten() {
             unmap(victim.addr, victim.class);
         }
-        result
+        Some(result)
     }
 
     /// A large block of at least `size` bytes (zeroed if asked), aligned to a huge page, or null.
@@ -171,7 +180,8 @@ mod large {
             let taken = slot.take()?;
             cache.bytes -= taken.class;
             Some(taken.addr)
-        });
+        })
+        .flatten();
         match reused {
             Some(addr) => {
                 let block = addr as *mut u8;
@@ -207,7 +217,8 @@ mod large {
                 }
                 _ => Some(entry),
             }
-        });
+        })
+        .unwrap_or(Some(entry));
         if let Some(entry) = unkept {
             unmap(entry.addr, entry.class);
         }
@@ -291,6 +302,26 @@ mod large {
         // faults are served, never the contents. A failure (a kernel without THP) leaves the memory as it
         // was, so the result is ignored.
         unsafe { libc::madvise(block.cast(), len, libc::MADV_HUGEPAGE) };
+    }
+    #[cfg(test)]
+    mod tests {
+        use super::CACHE;
+
+        #[test]
+        fn a_held_cache_lock_never_blocks_an_allocation() {
+            // As in a child forked while another thread held the lock: large blocks still come and go.
+            let held = CACHE.lock().unwrap();
+            let (done, finished) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let v = vec![1u64; 9_000_000];
+                let sum: u64 = v.iter().sum();
+                drop(v);
+                done.send(sum).unwrap();
+            });
+            let sum = finished.recv_timeout(std::time::Duration::from_secs(20));
+            drop(held);
+            assert_eq!(sum, Ok(9_000_000));
+        }
     }
 }
 
