@@ -251,8 +251,9 @@ def _runner(tool: str, how: str, lon, ron, threads: int):
             ykeep = [c for c in y.column_names if c not in shared]
             xs = [f'x."{c}" AS "{c}_x"' if c in ykeep else f'x."{c}"' for c in x.column_names]
             ys = [f'y."{c}" AS "{c}_y"' if c in x.column_names else f'y."{c}"' for c in ykeep]
-            res = con.execute(f"SELECT {', '.join(xs + ys)} FROM x {jt} JOIN y ON {cond}")
-            return res.to_arrow_table() if hasattr(res, "to_arrow_table") else res.fetch_arrow_table()
+            # con.sql(...) (the relation API): execute()'s Arrow result makes an extra copy of the rows.
+            rel = con.sql(f"SELECT {', '.join(xs + ys)} FROM x {jt} JOIN y ON {cond}")
+            return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
 
         return run
     raise ValueError(tool)

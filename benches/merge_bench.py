@@ -28,7 +28,9 @@ def _parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every engine")
     p.add_argument("--keys", nargs="+", default=["int", "str"], choices=["int", "str", "cat"])
     p.add_argument("--hows", nargs="+", default=["inner", "left", "outer"])
-    p.add_argument("--shapes", nargs="+", default=["unique", "dup", "small"], help="unique | dup | small")
+    p.add_argument(
+        "--shapes", nargs="+", default=["unique", "dup", "small"], choices=["unique", "dup", "small", "wide"]
+    )
     p.add_argument("--engines", nargs="+", default=None, help="subset of engine names to run")
     return p.parse_args()
 
@@ -65,9 +67,52 @@ def measure(fn) -> tuple[float, float, int]:
     return dt, peak, n
 
 
+def make_wide(n: int, key: str, rng: np.random.Generator):
+    """A user's table: ten columns on the left (ints, floats, a bool, a timestamp, strings, two categoricals)
+    and five on the right, n/10 right rows with unique keys; 90% of left rows find one."""
+    n_right = max(n // 10, 1)
+    rk = rng.permutation(n_right)
+    lk = rng.integers(0, n_right + n_right // 9, n)  # one left key in ten is past the right's range
+    cities = np.array(["Berlin", "Lagos", "Lima", "Osaka", "Oslo", "Pune", "Quito", "Seoul", "Tunis", "Bern"])
+    left = pd.DataFrame(
+        {
+            "key": lk,
+            "qty": rng.integers(0, 1000, n, dtype=np.int32),
+            "price": rng.random(n) * 100,
+            "flag": rng.random(n) < 0.5,
+            "ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 86400 * 365, n), unit="s"),
+            "city": pd.Categorical.from_codes(rng.integers(0, len(cities), n), categories=cities),
+            "grade": pd.Categorical.from_codes(rng.integers(0, 5, n), categories=list("ABCDE")),
+            "note": ("n" + pd.Series(rng.integers(0, 100_000, n)).astype(str)).astype("str"),
+            "score": rng.standard_normal(n),
+            "units": rng.integers(0, 1 << 40, n),
+        }
+    )
+    right = pd.DataFrame(
+        {
+            "key": rk,
+            "region": pd.Categorical.from_codes(rng.integers(0, 4, n_right), categories=["N", "E", "S", "W"]),
+            "label": ("l" + pd.Series(rk).astype(str)).astype("str"),
+            "weight": rng.random(n_right),
+            "since": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 1500, n_right), unit="D"),
+        }
+    )
+    if key in ("str", "cat"):
+        left["key"] = ("id_" + pd.Series(lk).astype(str)).astype("str")
+        right["key"] = ("id_" + pd.Series(rk).astype(str)).astype("str")
+        if key == "cat":
+            cats = pd.Index(pd.concat([left["key"], right["key"]]).unique())
+            left["key"] = pd.Categorical(left["key"], categories=cats)
+            right["key"] = pd.Categorical(right["key"], categories=cats)
+    return left, right
+
+
 def make_data(n: int, key: str, shape: str, seed: int = 0):
-    """Left has n rows; right has n rows (unique/dup) or n/100 rows (small). Half the keys match."""
+    """Left has n rows; right has n rows (unique/dup) or n/100 rows (small). Half the keys match.
+    ``wide`` is make_wide's user-shaped pair."""
     rng = np.random.default_rng(seed)
+    if shape == "wide":
+        return make_wide(n, key, rng)
     n_right = n // 100 if shape == "small" else n
     if shape == "dup":
         # Every key appears about 4 times on each side, so inner joins grow the output 4x.
@@ -89,9 +134,10 @@ def make_data(n: int, key: str, shape: str, seed: int = 0):
     return left, right
 
 
-def _duckdb_arrow(result):
-    # DuckDB 2 renamed fetch_arrow_table to to_arrow_table.
-    fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
+def _duckdb_arrow(con, sql: str):
+    # con.sql(...) is DuckDB's relation API: its Arrow result is not copied again, unlike execute()'s.
+    rel = con.sql(sql)
+    fetch = getattr(rel, "to_arrow_table", None) or rel.arrow
     return fetch()
 
 
@@ -115,7 +161,7 @@ def engines(left: pd.DataFrame, right: pd.DataFrame, how: str):
         "polars": ("polars", lambda: lpl.join(rpl, on="key", how=pl_how, coalesce=True)),
         "mergekit[polars]": ("polars", lambda: mergekit.merge(lpl, rpl, on="key", how=how)),
         "pyarrow": ("arrow", lambda: lpa.join(rpa, keys="key", join_type=pa_how)),
-        "duckdb": ("arrow", lambda: _duckdb_arrow(con.execute(sql))),
+        "duckdb": ("arrow", lambda: _duckdb_arrow(con, sql)),
         "mergekit[arrow]": ("arrow", lambda: mergekit.merge(lpa, rpa, on="key", how=how)),
     }
 
