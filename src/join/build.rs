@@ -104,9 +104,14 @@ pub(crate) fn factorize(left: &EncodedKeys, right: &EncodedKeys, opts: &Factoriz
     let parts: Vec<PartGroups> = build_parts
         .into_par_iter()
         .zip(probe_parts)
-        .map(|(b, p)| match (build.words(), probe.words()) {
-            (Some(bw), Some(pw)) => group_partition_words(build, bw, probe, pw, b, p, opts.insert_probe),
-            _ => group_partition(build, probe, b, p, opts.insert_probe),
+        .map(|(b, p)| {
+            if let (Some(bw), Some(pw)) = (build.words(), probe.words()) {
+                group_partition_words(build, bw, probe, pw, b, p, opts.insert_probe)
+            } else if let (Some(bw), Some(pw)) = (build.inline(), probe.inline()) {
+                group_partition_words(build, bw, probe, pw, b, p, opts.insert_probe)
+            } else {
+                group_partition(build, probe, b, p, opts.insert_probe)
+            }
         })
         .collect();
     opts.cancel.check()?;
@@ -198,23 +203,46 @@ fn group_partition(
     }
 }
 
-/// `group_partition` for `Word` keys: the table holds the key word itself, so a probe compares in place
-/// instead of chasing the group's representative row through the whole column (a cache miss per probe).
-/// Null keys (which reach here only with `nulls_equal`) share one group kept beside the table.
+/// A key that a hash table can hold in place of a row number: a `Word` key or an inline string.
+trait TableWord: Copy + Eq {
+    /// The hash inside one partition's table (partitioning used the key's own hash).
+    fn table_hash(self) -> u64;
+}
+
+impl TableWord for u64 {
+    #[inline(always)]
+    fn table_hash(self) -> u64 {
+        hash_word(self)
+    }
+}
+
+impl TableWord for u128 {
+    #[inline(always)]
+    fn table_hash(self) -> u64 {
+        #[allow(clippy::cast_possible_truncation)] // the low half, on purpose
+        let low = self as u64;
+        hash_word(low ^ hash_word((self >> 64) as u64))
+    }
+}
+
+/// `group_partition` for keys held as words (`Word` keys, inline strings): the table holds the key itself,
+/// so a probe compares in place instead of chasing the group's representative row through the whole
+/// column (a cache miss per probe). Null keys (which reach here only with `nulls_equal`) share one group
+/// kept beside the table.
 #[allow(clippy::too_many_arguments)]
-fn group_partition_words(
+fn group_partition_words<W: TableWord>(
     build: &EncodedKeys,
-    build_words: &[u64],
+    build_words: &[W],
     probe: &EncodedKeys,
-    probe_words: &[u64],
+    probe_words: &[W],
     build_rows: Vec<usize>,
     probe_rows: Vec<usize>,
     insert_probe: bool,
 ) -> PartGroups {
-    let mut table: HashTable<(u64, usize)> = HashTable::with_capacity(build_rows.len());
+    let mut table: HashTable<(W, usize)> = HashTable::with_capacity(build_rows.len());
     let mut reps: Vec<(bool, usize)> = Vec::new();
     let mut null_gid = NONE;
-    let mut group_of = |word: u64, is_null: bool, rep: (bool, usize), insert: bool| -> usize {
+    let mut group_of = |word: W, is_null: bool, rep: (bool, usize), insert: bool| -> usize {
         if is_null {
             if null_gid == NONE && insert {
                 null_gid = reps.len();
@@ -222,13 +250,13 @@ fn group_partition_words(
             }
             return null_gid;
         }
-        let h = hash_word(word);
+        let h = word.table_hash();
         match table.find(h, |&(w, _)| w == word) {
             Some(&(_, g)) => g,
             None if insert => {
                 let g = reps.len();
                 reps.push(rep);
-                table.insert_unique(h, (word, g), |&(w, _)| hash_word(w));
+                table.insert_unique(h, (word, g), |&(w, _)| w.table_hash());
                 g
             }
             None => NONE,

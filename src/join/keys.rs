@@ -5,7 +5,8 @@
 //! - `Word`: fixed-width keys that fit in 64 bits (one int/float/date/... column, or several columns
 //!   packed together by type or by value range, see `words`). Hashing and comparing is one multiply and
 //!   one integer compare.
-//! - `Bytes`: one string or binary column, borrowed from the Arrow buffers (no copy); hashed once.
+//! - `Bytes`: one string or binary column, borrowed from the Arrow buffers (no copy); hashed once, and
+//!   when every value on both sides is short, also held as inline 128-bit words (see `bytes`).
 //! - `Rows`: anything else, in arrow's row format (several columns, decimals, nulls in multi-column keys).
 
 use std::sync::{Arc, OnceLock};
@@ -20,6 +21,7 @@ use arrow_schema::{DataType, TimeUnit};
 use rayon::prelude::*;
 
 use crate::error::{MergeError, Result};
+use crate::join::bytes::{inline_words, max_len, BytesColumn, INLINE_MAX};
 use crate::join::words::{pack_words, range_spans, word_bits, Span};
 
 /// Hash given to a null key (in the `Word` and `Bytes` encodings nulls are compared by flag, not value).
@@ -263,45 +265,6 @@ mod num_like {
     }
 }
 
-/// A borrowed string/binary column.
-pub(crate) enum BytesColumn {
-    Utf8(arrow_array::StringArray),
-    LargeUtf8(arrow_array::LargeStringArray),
-    Utf8View(arrow_array::StringViewArray),
-    Binary(arrow_array::BinaryArray),
-    LargeBinary(arrow_array::LargeBinaryArray),
-    BinaryView(arrow_array::BinaryViewArray),
-    Fixed(arrow_array::FixedSizeBinaryArray),
-}
-
-impl BytesColumn {
-    fn new(a: &ArrayRef) -> Option<Self> {
-        Some(match a.data_type() {
-            DataType::Utf8 => BytesColumn::Utf8(a.as_string::<i32>().clone()),
-            DataType::LargeUtf8 => BytesColumn::LargeUtf8(a.as_string::<i64>().clone()),
-            DataType::Utf8View => BytesColumn::Utf8View(a.as_string_view().clone()),
-            DataType::Binary => BytesColumn::Binary(a.as_binary::<i32>().clone()),
-            DataType::LargeBinary => BytesColumn::LargeBinary(a.as_binary::<i64>().clone()),
-            DataType::BinaryView => BytesColumn::BinaryView(a.as_binary_view().clone()),
-            DataType::FixedSizeBinary(_) => BytesColumn::Fixed(a.as_fixed_size_binary().clone()),
-            _ => return None,
-        })
-    }
-
-    #[inline(always)]
-    fn value(&self, i: usize) -> &[u8] {
-        match self {
-            BytesColumn::Utf8(a) => a.value(i).as_bytes(),
-            BytesColumn::LargeUtf8(a) => a.value(i).as_bytes(),
-            BytesColumn::Utf8View(a) => a.value(i).as_bytes(),
-            BytesColumn::Binary(a) => a.value(i),
-            BytesColumn::LargeBinary(a) => a.value(i),
-            BytesColumn::BinaryView(a) => a.value(i),
-            BytesColumn::Fixed(a) => a.value(i),
-        }
-    }
-}
-
 pub(crate) enum Repr {
     Word(Vec<u64>),
     Bytes(BytesColumn),
@@ -314,6 +277,8 @@ pub(crate) struct EncodedKeys {
     /// Rows whose key has a null in any column (validity `false`).
     nulls: Option<NullBuffer>,
     len: usize,
+    /// `Bytes` keys of at most `INLINE_MAX` bytes on both sides, one word per row.
+    inline: Option<Vec<u128>>,
     /// Computed on first use: the dense path never hashes.
     hashes: OnceLock<Vec<u64>>,
 }
@@ -324,7 +289,10 @@ pub(crate) enum Layout {
     Word,
     /// Fixed-width columns packed by the value ranges both sides hold.
     Packed(Vec<Span>),
-    Bytes,
+    /// One string/binary column; `inline` when both sides' values fit an inline word.
+    Bytes {
+        inline: bool,
+    },
     Rows(RowConverter),
 }
 
@@ -336,7 +304,10 @@ impl Layout {
             return Ok(Layout::Word);
         }
         if types.len() == 1 && is_bytes(types[0]) {
-            return Ok(Layout::Bytes);
+            let fits = |a: &ArrayRef| max_len(a).is_some_and(|n| n <= INLINE_MAX);
+            return Ok(Layout::Bytes {
+                inline: fits(&left[0]) && fits(&right[0]),
+            });
         }
         let bits: Option<u32> = types.iter().map(|t| word_bits(t)).sum();
         // Several fixed-width columns pack into one word, but only without nulls: a packed word has no
@@ -369,15 +340,22 @@ impl Layout {
         let repr = match self {
             Layout::Word => Repr::Word(pack_words(columns, len, None)?),
             Layout::Packed(spans) => Repr::Word(pack_words(columns, len, Some(spans))?),
-            Layout::Bytes => Repr::Bytes(BytesColumn::new(&columns[0]).ok_or_else(|| {
+            Layout::Bytes { .. } => Repr::Bytes(BytesColumn::new(&columns[0]).ok_or_else(|| {
                 MergeError::Internal(format!("bytes layout for {}", columns[0].data_type()))
             })?),
             Layout::Rows(converter) => Repr::Rows(converter.convert_columns(columns)?),
+        };
+        let inline = match (&repr, self) {
+            (Repr::Bytes(col), Layout::Bytes { inline: true }) => Some(inline_words(col, len, |i| {
+                nulls.as_ref().is_some_and(|n| n.is_null(i))
+            })),
+            _ => None,
         };
         Ok(EncodedKeys {
             repr,
             nulls,
             len,
+            inline,
             hashes: OnceLock::new(),
         })
     }
@@ -433,6 +411,11 @@ impl EncodedKeys {
             Repr::Word(w) => Some(w),
             _ => None,
         }
+    }
+
+    /// Short string/binary keys as inline words, when both sides have them (`Layout::Bytes { inline }`).
+    pub(crate) fn inline(&self) -> Option<&[u128]> {
+        self.inline.as_deref()
     }
 
     /// The key's bytes for sorting: string/binary value bytes, or the order-preserving row encoding.
@@ -535,6 +518,24 @@ mod tests {
         let e = layout.encode(&cols).unwrap();
         assert!(!e.key_eq(0, &e, 1));
         assert!(e.key_eq(1, &e, 1));
+    }
+
+    #[test]
+    fn short_strings_on_both_sides_are_inline_words_and_one_long_value_keeps_bytes() {
+        let short = vec![arr(StringArray::from(vec![
+            Some("id1"),
+            None,
+            Some("0123456789abcde"),
+        ]))];
+        let long = vec![arr(StringArray::from(vec!["id1", "0123456789abcdef"]))];
+        let layout = Layout::choose(&short, &short).unwrap();
+        assert!(matches!(layout, Layout::Bytes { inline: true }));
+        let e = layout.encode(&short).unwrap();
+        assert_eq!(e.inline().map(<[u128]>::len), Some(3));
+        assert!(e.key_eq(0, &e, 0) && !e.key_eq(0, &e, 2) && e.has_null(1));
+        let layout = Layout::choose(&short, &long).unwrap();
+        assert!(matches!(layout, Layout::Bytes { inline: false }));
+        assert!(layout.encode(&long).unwrap().inline().is_none());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod args;
 mod build;
+mod bytes;
 mod dense;
 mod dictionary;
 pub mod gather;

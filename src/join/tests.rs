@@ -115,12 +115,14 @@ fn col(v: &[Option<i64>]) -> Vec<ArrayRef> {
 }
 
 /// The same logical keys in each physical layout, order preserved: dense ints (direct map), sparse ints
-/// (hashed words), zero-padded strings (bytes), and two columns (row format).
+/// (hashed words), zero-padded strings (short enough for inline words), strings of which some are too long
+/// to be inline (bytes compared through the column), and two columns (row format).
 #[derive(Debug, Clone, Copy)]
 enum Encoding {
     Dense,
     Sparse,
     Strings,
+    LongStrings,
     TwoColumns,
 }
 
@@ -137,6 +139,18 @@ fn encode(v: &[Option<i64>], e: Encoding) -> Vec<ArrayRef> {
                 v.iter().map(|k| k.map(|k| format!("{k:03}"))).collect::<Vec<_>>(),
             ))]
         }
+        Encoding::LongStrings => vec![Arc::new(StringArray::from(
+            v.iter()
+                .map(|k| {
+                    k.map(|k| {
+                        format!(
+                            "{k:03}{}",
+                            if k % 3 == 0 { "-".repeat(14) } else { String::new() }
+                        )
+                    })
+                })
+                .collect::<Vec<_>>(),
+        ))],
         Encoding::TwoColumns => vec![
             Arc::new(Int64Array::from(
                 v.iter().map(|k| k.map(|k| k / 4)).collect::<Vec<_>>(),
@@ -170,7 +184,8 @@ proptest! {
         sort: bool,
         threads in 1usize..4,
         encoding in prop_oneof![
-            Just(Encoding::Dense), Just(Encoding::Sparse), Just(Encoding::Strings), Just(Encoding::TwoColumns)
+            Just(Encoding::Dense), Just(Encoding::Sparse), Just(Encoding::Strings), Just(Encoding::LongStrings),
+            Just(Encoding::TwoColumns)
         ],
     ) {
         let (l, r) = (encode(&left, encoding), encode(&right, encoding));
