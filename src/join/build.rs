@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::error::Result;
 use crate::join::args::Cancel;
 use crate::join::keys::{hash_word, EncodedKeys};
-use crate::join::partition::{partition_bits, scatter};
+use crate::join::partition::{partition_bits, scatter, Partitioned};
 
 /// "No group": a row whose key matched nothing (and was not inserted), or a SQL-null key.
 pub(crate) const NONE: usize = usize::MAX;
@@ -55,15 +55,9 @@ pub(crate) struct Groups {
     pub ordered: bool,
 }
 
-/// A partition's share of the work: local group ids, later offset by the partition's base.
-struct PartGroups {
-    build_rows: Vec<usize>,
-    build_gid: Vec<usize>,
-    probe_rows: Vec<usize>,
-    probe_gid: Vec<usize>,
-    /// Representative of each local group: (is it on the probe side, row).
-    reps: Vec<(bool, usize)>,
-}
+/// A partition's groups: the representative of each local group id (is it on the probe side, row). The
+/// rows' local group ids are written beside the partitioned rows and offset later by the partition's base.
+type PartReps = Vec<(bool, usize)>;
 
 pub(crate) struct FactorizeOptions<'a> {
     pub nulls_equal: bool,
@@ -79,47 +73,34 @@ pub(crate) struct FactorizeOptions<'a> {
 pub(crate) fn factorize(left: &EncodedKeys, right: &EncodedKeys, opts: &FactorizeOptions) -> Result<Groups> {
     let left_builds = left.len() <= right.len();
     let (build, probe) = if left_builds { (left, right) } else { (right, left) };
-    let bits = partition_bits(build.len().max(probe.len()), opts.threads);
-    let nulls_equal = opts.nulls_equal;
-    let (build_parts, probe_parts) = rayon::join(
-        || {
-            scatter(
-                build.hashes(),
-                bits,
-                |i| nulls_equal || !build.has_null(i),
-                opts.threads,
-            )
-        },
-        || {
-            scatter(
-                probe.hashes(),
-                bits,
-                |i| nulls_equal || !probe.has_null(i),
-                opts.threads,
-            )
-        },
-    );
-    opts.cancel.check()?;
-
-    let parts: Vec<PartGroups> = build_parts
-        .into_par_iter()
-        .zip(probe_parts)
-        .map(|(b, p)| {
-            if let (Some(bw), Some(pw)) = (build.words(), probe.words()) {
-                group_partition_words(build, bw, probe, pw, b, p, opts.insert_probe)
-            } else if let (Some(bw), Some(pw)) = (build.inline(), probe.inline()) {
-                group_partition_words(build, bw, probe, pw, b, p, opts.insert_probe)
-            } else {
-                group_partition(build, probe, b, p, opts.insert_probe)
-            }
-        })
-        .collect();
+    let sides = Side {
+        build,
+        probe,
+        insert_probe: opts.insert_probe,
+    };
+    // Keys the table can hold travel with their partitioned rows (see `scatter`); others are compared
+    // through their representative rows.
+    let grouped = if let (Some(bw), Some(pw)) = (build.words(), probe.words()) {
+        partition_and_group(&sides, opts, |i| bw[i], |i| pw[i], group_partition_words)
+    } else if build.is_inline() && probe.is_inline() {
+        let (bi, pi) = (|i| build.inline_word(i), |i| probe.inline_word(i));
+        partition_and_group(&sides, opts, bi, pi, group_partition_words)
+    } else {
+        partition_and_group(&sides, opts, |_| (), |_| (), group_partition)
+    };
+    let Grouped {
+        build_parts,
+        probe_parts,
+        build_gid,
+        probe_gid,
+        parts,
+    } = grouped;
     opts.cancel.check()?;
 
     let mut bases = Vec::with_capacity(parts.len() + 1);
     bases.push(0usize);
     for p in &parts {
-        bases.push(bases[bases.len() - 1] + p.reps.len());
+        bases.push(bases[bases.len() - 1] + p.len());
     }
     let n_groups = bases[parts.len()];
 
@@ -130,22 +111,15 @@ pub(crate) fn factorize(left: &EncodedKeys, right: &EncodedKeys, opts: &Factoriz
             Rep::Left(row)
         }
     };
-    let reps: Vec<Rep> = parts
-        .iter()
-        .flat_map(|p| p.reps.iter().map(|&r| rep_of(r)))
-        .collect();
+    let reps: Vec<Rep> = parts.iter().flat_map(|p| p.iter().map(|&r| rep_of(r))).collect();
 
     let (build_csr, probe_csr) = if left_builds {
         (opts.csr_left, opts.csr_right)
     } else {
         (opts.csr_right, opts.csr_left)
     };
-    let build_side = side_groups(build.len(), n_groups, &parts, &bases, build_csr, |p| {
-        (&p.build_rows, &p.build_gid)
-    });
-    let probe_side = side_groups(probe.len(), n_groups, &parts, &bases, probe_csr, |p| {
-        (&p.probe_rows, &p.probe_gid)
-    });
+    let build_side = side_groups(build.len(), n_groups, &bases, build_csr, &build_parts, &build_gid);
+    let probe_side = side_groups(probe.len(), n_groups, &bases, probe_csr, &probe_parts, &probe_gid);
     let (left, right) = if left_builds {
         (build_side, probe_side)
     } else {
@@ -160,15 +134,90 @@ pub(crate) fn factorize(left: &EncodedKeys, right: &EncodedKeys, opts: &Factoriz
     })
 }
 
-fn group_partition(
-    build: &EncodedKeys,
-    probe: &EncodedKeys,
-    build_rows: Vec<usize>,
-    probe_rows: Vec<usize>,
+/// Both sides partitioned, and every partitioned row's local group id.
+struct Grouped {
+    build_parts: Partitioned,
+    probe_parts: Partitioned,
+    build_gid: Vec<usize>,
+    probe_gid: Vec<usize>,
+    parts: Vec<PartReps>,
+}
+
+/// Partition both sides by hash (each row carrying `build_word(row)` / `probe_word(row)`), then group each
+/// partition's rows with `group` in parallel.
+fn partition_and_group<W: Copy + Send + Sync, K: Send>(
+    sides: &Side,
+    opts: &FactorizeOptions,
+    build_word: impl Fn(usize) -> W + Sync + Send,
+    probe_word: impl Fn(usize) -> W + Sync + Send,
+    group: impl Fn(&Side, &mut HashTable<(K, usize)>, PartRows<W>, PartRows<W>) -> PartReps + Sync,
+) -> Grouped {
+    let (build, probe) = (sides.build, sides.probe);
+    let bits = partition_bits(build.len().max(probe.len()), opts.threads);
+    let nulls_equal = opts.nulls_equal;
+    let ((build_parts, build_words), (probe_parts, probe_words)) = rayon::join(
+        || {
+            let usable = |i| nulls_equal || !build.has_null(i);
+            scatter(build.hashes(), bits, usable, opts.threads, build_word)
+        },
+        || {
+            let usable = |i| nulls_equal || !probe.has_null(i);
+            scatter(probe.hashes(), bits, usable, opts.threads, probe_word)
+        },
+    );
+    // Each row's local group id, beside its partitioned row number; every slot is written by `group`.
+    let mut build_gid = vec![NONE; build_parts.rows.len()];
+    let mut probe_gid = vec![NONE; probe_parts.rows.len()];
+    let parts: Vec<PartReps> = build_parts
+        .split_mut(&mut build_gid)
+        .into_par_iter()
+        .zip(probe_parts.split_mut(&mut probe_gid))
+        .enumerate()
+        // One table per worker, emptied for each partition: a fresh table per partition is a fresh block
+        // from the system allocator every time, and its pages fault in again.
+        .map_init(HashTable::new, |table, (k, (bg, pg))| {
+            table.clear();
+            let (bb, pb) = (&build_parts.bounds, &probe_parts.bounds);
+            group(
+                sides,
+                table,
+                (build_parts.part(k), &build_words[bb[k]..bb[k + 1]], bg),
+                (probe_parts.part(k), &probe_words[pb[k]..pb[k + 1]], pg),
+            )
+        })
+        .collect();
+    Grouped {
+        build_parts,
+        probe_parts,
+        build_gid,
+        probe_gid,
+        parts,
+    }
+}
+
+/// Both sides' keys, and whether unmatched probe keys get groups of their own.
+struct Side<'a> {
+    build: &'a EncodedKeys,
+    probe: &'a EncodedKeys,
     insert_probe: bool,
-) -> PartGroups {
-    let mut table: HashTable<(u64, usize)> = HashTable::with_capacity(build_rows.len());
-    let mut reps: Vec<(bool, usize)> = Vec::new();
+}
+
+/// One side's rows of a partition, the key words that travel with them, and where their local group ids go.
+type PartRows<'a, W> = (&'a [usize], &'a [W], &'a mut [usize]);
+
+fn group_partition(
+    sides: &Side,
+    table: &mut HashTable<(u64, usize)>,
+    (build_rows, _, build_gid): PartRows<()>,
+    (probe_rows, _, probe_gid): PartRows<()>,
+) -> PartReps {
+    let Side {
+        build,
+        probe,
+        insert_probe,
+    } = *sides;
+    table.reserve(build_rows.len(), |&(h, _)| h);
+    let mut reps: Vec<(bool, usize)> = Vec::with_capacity(build_rows.len());
     let side = |on_probe: bool| if on_probe { probe } else { build };
     // The row's group; a new one when the key is unseen and `insert`, else NONE.
     let mut group_of = |on_probe: bool, row: usize, insert: bool| -> usize {
@@ -189,18 +238,13 @@ fn group_partition(
             None => NONE,
         }
     };
-    let build_gid: Vec<usize> = build_rows.iter().map(|&row| group_of(false, row, true)).collect();
-    let probe_gid: Vec<usize> = probe_rows
-        .iter()
-        .map(|&row| group_of(true, row, insert_probe))
-        .collect();
-    PartGroups {
-        build_rows,
-        build_gid,
-        probe_rows,
-        probe_gid,
-        reps,
+    for (&row, g) in build_rows.iter().zip(build_gid.iter_mut()) {
+        *g = group_of(false, row, true);
     }
+    for (&row, g) in probe_rows.iter().zip(probe_gid.iter_mut()) {
+        *g = group_of(true, row, insert_probe);
+    }
+    reps
 }
 
 /// A key that a hash table can hold in place of a row number: a `Word` key or an inline string.
@@ -229,18 +273,19 @@ impl TableWord for u128 {
 /// so a probe compares in place instead of chasing the group's representative row through the whole
 /// column (a cache miss per probe). Null keys (which reach here only with `nulls_equal`) share one group
 /// kept beside the table.
-#[allow(clippy::too_many_arguments)]
 fn group_partition_words<W: TableWord>(
-    build: &EncodedKeys,
-    build_words: &[W],
-    probe: &EncodedKeys,
-    probe_words: &[W],
-    build_rows: Vec<usize>,
-    probe_rows: Vec<usize>,
-    insert_probe: bool,
-) -> PartGroups {
-    let mut table: HashTable<(W, usize)> = HashTable::with_capacity(build_rows.len());
-    let mut reps: Vec<(bool, usize)> = Vec::new();
+    sides: &Side,
+    table: &mut HashTable<(W, usize)>,
+    (build_rows, build_words, build_gid): PartRows<W>,
+    (probe_rows, probe_words, probe_gid): PartRows<W>,
+) -> PartReps {
+    let Side {
+        build,
+        probe,
+        insert_probe,
+    } = *sides;
+    table.reserve(build_rows.len(), |&(w, _)| w.table_hash());
+    let mut reps: Vec<(bool, usize)> = Vec::with_capacity(build_rows.len());
     let mut null_gid = NONE;
     let mut group_of = |word: W, is_null: bool, rep: (bool, usize), insert: bool| -> usize {
         if is_null {
@@ -262,40 +307,35 @@ fn group_partition_words<W: TableWord>(
             None => NONE,
         }
     };
-    let build_gid: Vec<usize> = build_rows
-        .iter()
-        .map(|&row| group_of(build_words[row], build.has_null(row), (false, row), true))
-        .collect();
-    let probe_gid: Vec<usize> = probe_rows
-        .iter()
-        .map(|&row| group_of(probe_words[row], probe.has_null(row), (true, row), insert_probe))
-        .collect();
-    PartGroups {
-        build_rows,
-        build_gid,
-        probe_rows,
-        probe_gid,
-        reps,
+    for ((&row, &word), g) in build_rows.iter().zip(build_words).zip(build_gid.iter_mut()) {
+        *g = group_of(word, build.has_null(row), (false, row), true);
     }
+    for ((&row, &word), g) in probe_rows.iter().zip(probe_words).zip(probe_gid.iter_mut()) {
+        *g = group_of(word, probe.has_null(row), (true, row), insert_probe);
+    }
+    reps
 }
 
-/// Assemble one side's row→group map and group→rows CSR from the partitions, in parallel.
+/// Assemble one side's row→group map and group→rows CSR from the partitions, in parallel. `gids` holds
+/// each partitioned row's local group id (`NONE` or below its partition's group count).
 fn side_groups(
     n_rows: usize,
     n_groups: usize,
-    parts: &[PartGroups],
     bases: &[usize],
     with_csr: bool,
-    pick: impl Fn(&PartGroups) -> (&Vec<usize>, &Vec<usize>) + Sync,
+    parts: &Partitioned,
+    gids: &[usize],
 ) -> SideGroups {
+    let n_parts = parts.parts();
+    let part = |k: usize| (parts.part(k), &gids[parts.bounds[k]..parts.bounds[k + 1]]);
     let mut row_gid = vec![NONE; n_rows];
     if !with_csr {
         let writer = RowGidWriter(row_gid.as_mut_ptr(), n_rows);
-        parts.par_iter().zip(bases).for_each(|(p, &base)| {
-            let (part_rows, gids) = pick(p);
-            for (&row, &g) in part_rows.iter().zip(gids).filter(|(_, &g)| g != NONE) {
+        (0..n_parts).into_par_iter().for_each(|k| {
+            let (part_rows, part_gids) = part(k);
+            for (&row, &g) in part_rows.iter().zip(part_gids).filter(|(_, &g)| g != NONE) {
                 // SAFETY: as below: rows are disjoint across partitions and in bounds.
-                unsafe { writer.write(row, base + g) };
+                unsafe { writer.write(row, bases[k] + g) };
             }
         });
         return SideGroups {
@@ -305,20 +345,20 @@ fn side_groups(
         };
     }
     let mut offsets = vec![0usize; n_groups + 1];
-    // Grouped rows per partition; partition p owns rows[starts[p]..starts[p + 1]] and offsets[bases[p]..bases[p + 1]].
-    let grouped: Vec<usize> = parts
-        .iter()
-        .map(|p| pick(p).1.iter().filter(|&&g| g != NONE).count())
+    // Grouped rows per partition; partition k owns rows[starts[k]..starts[k + 1]] and offsets[bases[k]..bases[k + 1]].
+    let grouped: Vec<usize> = (0..n_parts)
+        .into_par_iter()
+        .map(|k| part(k).1.iter().filter(|&&g| g != NONE).count())
         .collect();
     let total: usize = grouped.iter().sum();
     let mut rows = vec![0usize; total];
 
-    let mut offset_slices = Vec::with_capacity(parts.len());
-    let mut row_slices = Vec::with_capacity(parts.len());
+    let mut offset_slices = Vec::with_capacity(n_parts);
+    let mut row_slices = Vec::with_capacity(n_parts);
     let (mut off_rest, mut rows_rest) = (&mut offsets[..n_groups], &mut rows[..]);
     let mut start = 0usize;
-    for (k, p) in parts.iter().enumerate() {
-        let (o, r) = std::mem::take(&mut off_rest).split_at_mut(p.reps.len());
+    for k in 0..n_parts {
+        let (o, r) = std::mem::take(&mut off_rest).split_at_mut(bases[k + 1] - bases[k]);
         off_rest = r;
         let (a, b) = std::mem::take(&mut rows_rest).split_at_mut(grouped[k]);
         rows_rest = b;
@@ -327,17 +367,16 @@ fn side_groups(
         start += grouped[k];
     }
     let writer = RowGidWriter(row_gid.as_mut_ptr(), n_rows);
-    parts
-        .par_iter()
-        .zip(offset_slices)
+    offset_slices
+        .into_par_iter()
         .zip(row_slices)
         .enumerate()
-        .for_each(|(k, ((p, (offs, start)), out_rows))| {
-            let (part_rows, gids) = pick(p);
+        .for_each(|(k, ((offs, start), out_rows))| {
+            let (part_rows, part_gids) = part(k);
             let base = bases[k];
             // Counting sort by local group; rows stay ascending within each group.
             let mut counts = vec![0usize; offs.len()];
-            for &g in gids.iter().filter(|&&g| g != NONE) {
+            for &g in part_gids.iter().filter(|&&g| g != NONE) {
                 counts[g] += 1;
             }
             let mut next = start;
@@ -346,7 +385,7 @@ fn side_groups(
                 next += *c;
                 *c = *o - start;
             }
-            for (&row, &g) in part_rows.iter().zip(gids.iter()) {
+            for (&row, &g) in part_rows.iter().zip(part_gids.iter()) {
                 if g != NONE {
                     out_rows[counts[g]] = row;
                     counts[g] += 1;

@@ -1,5 +1,5 @@
 //! String and binary key columns: borrowed from the Arrow buffers, and, when every value is short, also
-//! encoded inline as one 128-bit word per row.
+//! encoded inline as one 128-bit word per key.
 //!
 //! Why inline words: a hash table of strings holds row numbers, so every probe compares against the
 //! group's representative by reading its offsets and bytes somewhere in a column of millions of rows (two
@@ -10,12 +10,9 @@
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
-use rayon::prelude::*;
 
 /// Longest value that is encoded inline (the 16th byte holds the length).
 pub(crate) const INLINE_MAX: usize = 15;
-/// Rows per parallel task when encoding.
-const CHUNK: usize = 1 << 16;
 
 /// A borrowed string/binary column.
 pub(crate) enum BytesColumn {
@@ -89,28 +86,6 @@ pub(crate) fn inline_word(b: &[u8]) -> u128 {
         buf[15] = b.len() as u8;
     }
     u128::from_le_bytes(buf)
-}
-
-/// Every row's inline word (null rows get the empty value's; callers compare their null flags first).
-/// The caller checked `max_len(column) <= INLINE_MAX`.
-pub(crate) fn inline_words(
-    col: &BytesColumn,
-    len: usize,
-    is_null: impl Fn(usize) -> bool + Sync,
-) -> Vec<u128> {
-    let mut out = vec![0u128; len];
-    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
-        let base = c * CHUNK;
-        for (k, slot) in chunk.iter_mut().enumerate() {
-            let i = base + k;
-            *slot = if is_null(i) {
-                inline_word(&[])
-            } else {
-                inline_word(col.value(i))
-            };
-        }
-    });
-    out
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use arrow_schema::{DataType, TimeUnit};
 use rayon::prelude::*;
 
 use crate::error::{MergeError, Result};
-use crate::join::bytes::{inline_words, max_len, BytesColumn, INLINE_MAX};
+use crate::join::bytes::{inline_word, max_len, BytesColumn, INLINE_MAX};
 use crate::join::words::{pack_words, range_spans, word_bits, Span};
 
 /// Hash given to a null key (in the `Word` and `Bytes` encodings nulls are compared by flag, not value).
@@ -277,8 +277,8 @@ pub(crate) struct EncodedKeys {
     /// Rows whose key has a null in any column (validity `false`).
     nulls: Option<NullBuffer>,
     len: usize,
-    /// `Bytes` keys of at most `INLINE_MAX` bytes on both sides, one word per row.
-    inline: Option<Vec<u128>>,
+    /// `Bytes` keys of at most `INLINE_MAX` bytes on both sides (`inline_word` applies).
+    inline: bool,
     /// Computed on first use: the dense path never hashes.
     hashes: OnceLock<Vec<u64>>,
 }
@@ -345,12 +345,7 @@ impl Layout {
             })?),
             Layout::Rows(converter) => Repr::Rows(converter.convert_columns(columns)?),
         };
-        let inline = match (&repr, self) {
-            (Repr::Bytes(col), Layout::Bytes { inline: true }) => Some(inline_words(col, len, |i| {
-                nulls.as_ref().is_some_and(|n| n.is_null(i))
-            })),
-            _ => None,
-        };
+        let inline = matches!((&repr, self), (Repr::Bytes(_), Layout::Bytes { inline: true }));
         Ok(EncodedKeys {
             repr,
             nulls,
@@ -413,9 +408,19 @@ impl EncodedKeys {
         }
     }
 
-    /// Short string/binary keys as inline words, when both sides have them (`Layout::Bytes { inline }`).
-    pub(crate) fn inline(&self) -> Option<&[u128]> {
-        self.inline.as_deref()
+    /// Whether the keys are short strings that `inline_word` encodes (`Layout::Bytes { inline: true }`).
+    pub(crate) fn is_inline(&self) -> bool {
+        self.inline
+    }
+
+    /// Row `i`'s key as an inline word (null rows get the empty value's; callers compare null flags
+    /// first). Only for `is_inline` keys.
+    #[inline(always)]
+    pub(crate) fn inline_word(&self, i: usize) -> u128 {
+        match &self.repr {
+            Repr::Bytes(col) if !self.has_null(i) => inline_word(col.value(i)),
+            _ => inline_word(&[]),
+        }
     }
 
     /// The key's bytes for sorting: string/binary value bytes, or the order-preserving row encoding.
@@ -531,11 +536,13 @@ mod tests {
         let layout = Layout::choose(&short, &short).unwrap();
         assert!(matches!(layout, Layout::Bytes { inline: true }));
         let e = layout.encode(&short).unwrap();
-        assert_eq!(e.inline().map(<[u128]>::len), Some(3));
+        assert!(
+            e.is_inline() && e.inline_word(0) != e.inline_word(2) && e.inline_word(1) == inline_word(b"")
+        );
         assert!(e.key_eq(0, &e, 0) && !e.key_eq(0, &e, 2) && e.has_null(1));
         let layout = Layout::choose(&short, &long).unwrap();
         assert!(matches!(layout, Layout::Bytes { inline: false }));
-        assert!(layout.encode(&long).unwrap().inline().is_none());
+        assert!(!layout.encode(&long).unwrap().is_inline());
     }
 
     #[test]

@@ -28,48 +28,127 @@ pub(crate) fn partition_bits(rows: usize, threads: usize) -> u32 {
     want.trailing_zeros().min(10)
 }
 
-/// The rows of each partition, ascending. `usable(i) == false` rows go nowhere (SQL-null keys).
-pub(crate) fn scatter(
+/// Every usable row, grouped by partition: partition `p`'s rows are `rows[bounds[p]..bounds[p + 1]]`,
+/// ascending. One allocation for all of them: a vector per partition (hundreds of 100 KiB blocks) would
+/// be mapped and unmapped by the system allocator on every join, and each page faulted in afresh.
+pub(crate) struct Partitioned {
+    pub rows: Vec<usize>,
+    pub bounds: Vec<usize>,
+}
+
+impl Partitioned {
+    pub(crate) fn parts(&self) -> usize {
+        self.bounds.len() - 1
+    }
+
+    pub(crate) fn part(&self, p: usize) -> &[usize] {
+        &self.rows[self.bounds[p]..self.bounds[p + 1]]
+    }
+
+    /// `values` (one per row of `rows`) cut at the partition bounds.
+    pub(crate) fn split_mut<'a, T>(&self, mut values: &'a mut [T]) -> Vec<&'a mut [T]> {
+        let mut out = Vec::with_capacity(self.parts());
+        for w in self.bounds.windows(2) {
+            let (head, tail) = std::mem::take(&mut values).split_at_mut(w[1] - w[0]);
+            out.push(head);
+            values = tail;
+        }
+        out
+    }
+}
+
+/// Partition the rows by hash. `usable(i) == false` rows go nowhere (SQL-null keys). Beside each
+/// partitioned row goes `payload(row)` (its key word, say), so that a partition's join reads its keys in
+/// sequence rather than one cache miss at a time through the whole column; `|_| ()` carries nothing.
+///
+/// Two passes over parallel chunks: count each chunk's rows per partition, then write every row straight
+/// to its final slot (chunk `c`'s rows of partition `p` follow those of chunks before `c`, so rows stay
+/// ascending within a partition).
+pub(crate) fn scatter<W: Copy + Send + Sync>(
     hashes: &[u64],
     bits: u32,
     usable: impl Fn(usize) -> bool + Sync,
     threads: usize,
-) -> Vec<Vec<usize>> {
+    payload: impl Fn(usize) -> W + Sync,
+) -> (Partitioned, Vec<W>) {
     let parts = 1usize << bits;
     let n = hashes.len();
     if parts == 1 {
-        return vec![(0..n).filter(|&i| usable(i)).collect()];
+        let rows: Vec<usize> = (0..n).filter(|&i| usable(i)).collect();
+        let values = rows.iter().map(|&i| payload(i)).collect();
+        let bounds = vec![0, rows.len()];
+        return (Partitioned { rows, bounds }, values);
     }
     let chunk = (n / (threads.max(1) * 4)).max(MIN_ROWS_TO_PARTITION);
-    // Each chunk scatters into its own buckets; concatenating them in chunk order keeps rows ascending.
-    let per_chunk: Vec<Vec<Vec<usize>>> = hashes
+    let counts: Vec<Vec<usize>> = hashes
         .par_chunks(chunk)
         .enumerate()
         .map(|(c, hs)| {
-            let mut buckets: Vec<Vec<usize>> = (0..parts)
-                .map(|_| Vec::with_capacity(hs.len() / parts + 16))
-                .collect();
-            let base = c * chunk;
+            let mut count = vec![0usize; parts];
             for (k, &h) in hs.iter().enumerate() {
-                let i = base + k;
-                if usable(i) {
-                    buckets[partition_of(h, bits)].push(i);
+                if usable(c * chunk + k) {
+                    count[partition_of(h, bits)] += 1;
                 }
             }
-            buckets
+            count
         })
         .collect();
-    (0..parts)
-        .into_par_iter()
-        .map(|p| {
-            let len = per_chunk.iter().map(|b| b[p].len()).sum();
-            let mut rows = Vec::with_capacity(len);
-            for b in &per_chunk {
-                rows.extend_from_slice(&b[p]);
+    // starts[c][p]: where chunk c writes its first row of partition p.
+    let mut bounds = Vec::with_capacity(parts + 1);
+    let mut starts = vec![vec![0usize; parts]; counts.len()];
+    let mut next = 0usize;
+    for p in 0..parts {
+        bounds.push(next);
+        for (c, count) in counts.iter().enumerate() {
+            starts[c][p] = next;
+            next += count[p];
+        }
+    }
+    bounds.push(next);
+    let mut rows: Vec<usize> = Vec::with_capacity(next);
+    let mut values: Vec<W> = Vec::with_capacity(next);
+    let out = SlotWriter(rows.as_mut_ptr(), next);
+    let out_values = SlotWriter(values.as_mut_ptr(), next);
+    hashes
+        .par_chunks(chunk)
+        .zip(starts)
+        .enumerate()
+        .for_each(|(c, (hs, mut at))| {
+            for (k, &h) in hs.iter().enumerate() {
+                let i = c * chunk + k;
+                if usable(i) {
+                    let p = partition_of(h, bits);
+                    // SAFETY: chunk c owns slots starts[c][p]..starts[c][p] + counts[c][p] of each
+                    // partition, disjoint from every other chunk's, and the counting pass saw exactly
+                    // these rows, so every slot below `next` is written once and none beyond it.
+                    unsafe {
+                        out.write(at[p], i);
+                        out_values.write(at[p], payload(i));
+                    }
+                    at[p] += 1;
+                }
             }
-            rows
-        })
-        .collect()
+        });
+    // SAFETY: the loop above initialised all `next` slots of both (see the write).
+    unsafe {
+        rows.set_len(next);
+        values.set_len(next);
+    }
+    (Partitioned { rows, bounds }, values)
+}
+
+/// Disjoint parallel writes into a partitioned (uninitialised) buffer.
+struct SlotWriter<T>(*mut T, usize);
+// SAFETY: only used for writes of `Send` values to distinct slots from different threads (see `scatter`).
+unsafe impl<T: Send> Sync for SlotWriter<T> {}
+impl<T> SlotWriter<T> {
+    /// # Safety
+    /// `i < len`, and no other thread writes slot `i`.
+    unsafe fn write(&self, i: usize, v: T) {
+        assert!(i < self.1, "partition slot out of bounds");
+        // SAFETY: the caller guarantees exclusivity; the bound is checked above.
+        unsafe { self.0.add(i).write(v) };
+    }
 }
 
 #[cfg(test)]
@@ -79,11 +158,14 @@ mod tests {
     #[test]
     fn scatter_keeps_every_usable_row_once_in_ascending_order() {
         let hashes: Vec<u64> = (0..200_000u64).map(crate::join::keys::hash_word).collect();
-        let parts = scatter(&hashes, 4, |i| i % 7 != 0, 2);
-        assert_eq!(parts.len(), 16);
-        let mut all: Vec<usize> = parts.iter().flatten().copied().collect();
-        for p in &parts {
-            assert!(p.windows(2).all(|w| w[0] < w[1]));
+        let (parts, payload) = scatter(&hashes, 4, |i| i % 7 != 0, 2, |i| i * 3);
+        assert_eq!(payload, parts.rows.iter().map(|&i| i * 3).collect::<Vec<_>>());
+        assert_eq!(parts.parts(), 16);
+        let mut all = parts.rows.clone();
+        for p in 0..parts.parts() {
+            let rows = parts.part(p);
+            assert!(rows.windows(2).all(|w| w[0] < w[1]));
+            assert!(rows.iter().all(|&i| partition_of(hashes[i], 4) == p));
         }
         all.sort_unstable();
         let expected: Vec<usize> = (0..200_000).filter(|i| i % 7 != 0).collect();
