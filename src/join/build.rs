@@ -248,7 +248,7 @@ fn group_partition(
 }
 
 /// A key that a hash table can hold in place of a row number: a `Word` key or an inline string.
-trait TableWord: Copy + Eq {
+pub(crate) trait TableWord: Copy + Eq {
     /// The hash inside one partition's table (partitioning used the key's own hash).
     fn table_hash(self) -> u64;
 }

@@ -1,4 +1,5 @@
-//! The join engine: keys (dictionary keys by code) → partition → build/probe (group ids) → index pairs → gather.
+//! The join engine: keys (dictionary keys by code) → build/probe (group ids: a direct map for dense integer
+//! keys, one shared table for a small build side, else hash partitions) → index pairs → gather.
 //!
 //! The core returns row-index pairs (`JoinIndices`); `gather` builds the output columns from them, so every
 //! front end (pandas, Arrow, Spark, files) shares one join and chooses how to materialise it.
@@ -13,6 +14,7 @@ pub(crate) mod keys;
 mod order;
 mod pairs;
 mod partition;
+mod shared;
 mod validate;
 mod words;
 
@@ -46,6 +48,21 @@ pub fn cross_indices(n_left: usize, n_right: usize, args: &JoinArgs) -> Result<J
     pool.install(|| pairs::cross(n_left, n_right, args))
 }
 
+/// What the join kind asks of factorizing: which sides need their group→rows CSR, whether probe keys get
+/// groups of their own (key order and `validate=` see every key).
+fn factorize_options(args: &JoinArgs, threads: usize) -> FactorizeOptions<'_> {
+    let every_group = args.key_ordered() || args.validate.is_some();
+    let drive_right = matches!(args.kind, JoinKind::Right | JoinKind::RightAnti);
+    FactorizeOptions {
+        nulls_equal: args.nulls_equal,
+        csr_left: every_group || drive_right,
+        csr_right: every_group || !drive_right,
+        insert_probe: every_group,
+        threads,
+        cancel: &args.cancel,
+    }
+}
+
 fn join_on_pool(
     left_keys: &[ArrayRef],
     right_keys: &[ArrayRef],
@@ -77,19 +94,13 @@ fn join_on_pool(
     args.cancel.check()?;
 
     let key_ordered = args.key_ordered();
-    let every_group = key_ordered || args.validate.is_some();
-    let drive_right = matches!(args.kind, JoinKind::Right | JoinKind::RightAnti);
-    let opts = FactorizeOptions {
-        nulls_equal: args.nulls_equal,
-        csr_left: every_group || drive_right,
-        csr_right: every_group || !drive_right,
-        insert_probe: every_group,
-        threads,
-        cancel: &args.cancel,
-    };
+    let opts = factorize_options(args, threads);
     let groups = match dense::factorize(&el, &er, &opts) {
         Some(groups) => groups,
-        None => factorize(&el, &er, &opts)?,
+        None => match shared::factorize(&el, &er, &opts) {
+            Some(groups) => groups,
+            None => factorize(&el, &er, &opts)?,
+        },
     };
     if let Some(v) = args.validate {
         validate::check(&groups, v)?;

@@ -204,9 +204,44 @@ proptest! {
     }
 }
 
-/// Large enough to partition and to spread morsels over threads, even in a debug build.
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// A small build side takes one shared table (`shared`); the same groups through the partitioned
+    /// path must give the same pairs.
+    #[test]
+    fn shared_table_and_partitioned_paths_give_the_same_pairs(
+        left in prop::collection::vec(prop::option::weighted(0.9, 0i64..30), 0..60),
+        right in prop::collection::vec(prop::option::weighted(0.9, 0i64..30), 0..60),
+        nulls_equal: bool,
+        strings: bool,
+        kind in prop::sample::select(vec![
+            JoinKind::Inner, JoinKind::Left, JoinKind::Right, JoinKind::LeftSemi, JoinKind::LeftAnti,
+            JoinKind::RightAnti,
+        ]),
+    ) {
+        let encoding = if strings { Encoding::Strings } else { Encoding::Sparse };
+        let (l, r) = (encode(&left, encoding), encode(&right, encoding));
+        let layout = keys::Layout::choose(&l, &r).unwrap();
+        let (el, er) = (layout.encode(&l).unwrap(), layout.encode(&r).unwrap());
+        let mut args = JoinArgs::new(kind);
+        args.nulls_equal = nulls_equal;
+        let opts = factorize_options(&args, 2);
+        let shared = shared::factorize(&el, &er, &opts).expect("a small build side takes the shared table");
+        let partitioned = factorize(&el, &er, &opts).unwrap();
+        prop_assert_eq!(pairs::row_ordered(&shared, &args).unwrap(), pairs::row_ordered(&partitioned, &args).unwrap());
+    }
+}
+
+/// Large enough to partition (or, with the smaller right side, to probe one shared table from many
+/// chunks) and to spread morsels over threads, even in a debug build.
 #[test]
 fn parallel_partitioned_path_matches_brute_force_on_large_input() {
+    for right_rows in [40_000, 75_000] {
+        parallel_path_matches_brute_force(right_rows);
+    }
+}
+
+fn parallel_path_matches_brute_force(right_rows: i64) {
     let n = 150_000i64;
     let left: Vec<Option<i64>> = (0..n)
         .map(|i| {
@@ -217,7 +252,9 @@ fn parallel_partitioned_path_matches_brute_force_on_large_input() {
             }
         })
         .collect();
-    let right: Vec<Option<i64>> = (0..n / 3).map(|i| Some((i * 31) % 70_000 * 1_000_003)).collect();
+    let right: Vec<Option<i64>> = (0..right_rows)
+        .map(|i| Some((i * 31) % 70_000 * 1_000_003))
+        .collect();
     for kind in [JoinKind::Inner, JoinKind::Left, JoinKind::Outer] {
         let mut args = JoinArgs::new(kind);
         args.threads = Some(4);
