@@ -15,6 +15,7 @@ mod order;
 mod pairs;
 mod partition;
 mod shared;
+mod unify;
 mod validate;
 mod words;
 
@@ -80,11 +81,11 @@ fn join_on_pool(
             "a join needs at least one key column on each side".into(),
         ));
     }
-    let (left, right) = keys::unify(left_keys, right_keys, left_names, right_names)?;
+    let (left, right) = unify::unify(left_keys, right_keys, left_names, right_names)?;
     // pandas has one missing value for floats: under pandas semantics a NaN key is a null key, whatever
     // the input kind (pandas turns NaN into null on the way to Arrow; pyarrow and polars keep both).
     let (left, right) = if args.nulls_equal {
-        (keys::nan_as_null(left), keys::nan_as_null(right))
+        (unify::nan_as_null(left), unify::nan_as_null(right))
     } else {
         (left, right)
     };
