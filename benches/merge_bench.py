@@ -67,6 +67,19 @@ def measure(fn) -> tuple[float, float, int]:
     return dt, peak, n
 
 
+def _with_key_kind(left: pd.DataFrame, right: pd.DataFrame, key: str):
+    """The integer ``key`` columns as strings (``str``) or as categoricals of one shared category list
+    (``cat``); pandas 3's default string dtype (Arrow-backed), what read_csv gives a user today."""
+    if key in ("str", "cat"):
+        left["key"] = ("id_" + left["key"].astype(str)).astype("str")
+        right["key"] = ("id_" + right["key"].astype(str)).astype("str")
+        if key == "cat":
+            cats = pd.Index(pd.concat([left["key"], right["key"]]).unique())
+            left["key"] = pd.Categorical(left["key"], categories=cats)
+            right["key"] = pd.Categorical(right["key"], categories=cats)
+    return left, right
+
+
 def make_wide(n: int, key: str, rng: np.random.Generator):
     """A user's table: ten columns on the left (ints, floats, a bool, a timestamp, strings, two categoricals)
     and five on the right, n/10 right rows with unique keys; 90% of left rows find one."""
@@ -97,14 +110,7 @@ def make_wide(n: int, key: str, rng: np.random.Generator):
             "since": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 1500, n_right), unit="D"),
         }
     )
-    if key in ("str", "cat"):
-        left["key"] = ("id_" + pd.Series(lk).astype(str)).astype("str")
-        right["key"] = ("id_" + pd.Series(rk).astype(str)).astype("str")
-        if key == "cat":
-            cats = pd.Index(pd.concat([left["key"], right["key"]]).unique())
-            left["key"] = pd.Categorical(left["key"], categories=cats)
-            right["key"] = pd.Categorical(right["key"], categories=cats)
-    return left, right
+    return _with_key_kind(left, right, key)
 
 
 def make_data(n: int, key: str, shape: str, seed: int = 0):
@@ -123,15 +129,7 @@ def make_data(n: int, key: str, shape: str, seed: int = 0):
         rk = rng.permutation(n_right) * 2 + (n_right % 2)  # about half of them are in the left's range
     left = pd.DataFrame({"key": lk, "a": rng.random(n), "b": rng.integers(0, 1000, n)})
     right = pd.DataFrame({"key": rk, "c": rng.random(n_right)})
-    if key in ("str", "cat"):
-        # pandas 3's default string dtype (Arrow-backed); what read_csv gives a user today.
-        left["key"] = ("id_" + pd.Series(lk).astype(str)).astype("str")
-        right["key"] = ("id_" + pd.Series(rk).astype(str)).astype("str")
-        if key == "cat":
-            cats = pd.Index(pd.concat([left["key"], right["key"]]).unique())
-            left["key"] = pd.Categorical(left["key"], categories=cats)
-            right["key"] = pd.Categorical(right["key"], categories=cats)
-    return left, right
+    return _with_key_kind(left, right, key)
 
 
 def _duckdb_arrow(con, sql: str):

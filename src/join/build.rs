@@ -28,6 +28,20 @@ pub(crate) struct SideGroups {
 }
 
 impl SideGroups {
+    /// From a row→group map, with the group→rows CSR when `with_csr`.
+    pub(crate) fn from_row_gid(row_gid: Vec<usize>, n_groups: usize, with_csr: bool) -> Self {
+        let (offsets, rows) = if with_csr {
+            csr(&row_gid, n_groups)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        SideGroups {
+            row_gid,
+            offsets,
+            rows,
+        }
+    }
+
     #[inline(always)]
     pub(crate) fn rows_of(&self, g: usize) -> &[usize] {
         &self.rows[self.offsets[g]..self.offsets[g + 1]]

@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 
-use crate::join::build::{csr, FactorizeOptions, Groups, SideGroups, NONE};
+use crate::join::build::{FactorizeOptions, Groups, SideGroups, NONE};
 use crate::join::keys::EncodedKeys;
 
 /// A range may be this many times the row count before a table is cheaper than the direct map.
@@ -62,16 +62,7 @@ pub(crate) fn factorize(left: &EncodedKeys, right: &EncodedKeys, opts: &Factoriz
                 }
             })
             .collect();
-        let (offsets, rows) = if with_csr {
-            csr(&row_gid, n_groups)
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        SideGroups {
-            row_gid,
-            offsets,
-            rows,
-        }
+        SideGroups::from_row_gid(row_gid, n_groups, with_csr)
     };
     let (l, r) = rayon::join(
         || side(left, lw, opts.csr_left),

@@ -12,7 +12,7 @@
 use hashbrown::HashTable;
 use rayon::prelude::*;
 
-use crate::join::build::{csr, FactorizeOptions, Groups, Rep, SideGroups, TableWord, NONE};
+use crate::join::build::{FactorizeOptions, Groups, Rep, SideGroups, TableWord, NONE};
 use crate::join::keys::EncodedKeys;
 
 /// Largest build side that gets one shared table (about 2 MiB of table entries).
@@ -112,18 +112,7 @@ fn shared_table<W: TableWord + Send + Sync>(
     } else {
         (opts.csr_right, opts.csr_left)
     };
-    let side = |row_gid: Vec<usize>, with_csr: bool| {
-        let (offsets, rows) = if with_csr {
-            csr(&row_gid, n_groups)
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        SideGroups {
-            row_gid,
-            offsets,
-            rows,
-        }
-    };
+    let side = |row_gid, with_csr| SideGroups::from_row_gid(row_gid, n_groups, with_csr);
     let (build_side, probe_side) = (side(build_gid, build_csr), side(probe_gid, probe_csr));
     let (left, right) = if left_builds {
         (build_side, probe_side)
