@@ -19,6 +19,9 @@ JOIN_KINDS = ("inner", "left", "right", "outer", "cross", "left_semi", "left_ant
 #: Files bigger than memory: no cross join (its output is the product of the inputs, never out-of-core).
 FILE_HOWS = tuple(h for h in JOIN_KINDS if h != "cross")
 
+#: Spill-file compressions of ``join_files`` (the engine parses them, ``src/io/spill.rs``), default first.
+SPILL_COMPRESSIONS = ("lz4", "zstd", "none")
+
 #: Kinds whose output has only the left side's columns (semi and anti joins keep one side).
 LEFT_ONLY = ("left_semi", "left_anti")
 #: Kinds whose output has only one side's columns.

@@ -110,7 +110,11 @@ class JoinSummary:
     rows_right: int
     rows_written: int
     spilled: bool
+    #: The smaller input was held in memory and the other streamed through it: nothing was spilled.
+    streamed: bool
     spill_bytes: int
+    #: What was spilled, as Arrow arrays in memory (``spill_bytes`` is its compressed size on disk).
+    spill_raw_bytes: int
     partitions: int
     max_depth: int
     block_joins: int
@@ -123,9 +127,12 @@ class JoinSummary:
     def __str__(self) -> str:
         mb = 1 << 20
         how = (
-            f"spilled {self.spill_bytes / mb:.1f} MiB in {self.partitions} partitions"
+            f"spilled {self.spill_bytes / mb:.1f} MiB ({self.spill_raw_bytes / mb:.1f} MiB as Arrow)"
+            f" in {self.partitions} partitions"
             f" (depth {self.max_depth}, {self.block_joins} block joins)"
             if self.spilled
+            else "streamed through the smaller side in memory"
+            if self.streamed
             else "in memory"
         )
         return (
@@ -242,13 +249,16 @@ def join_files(
     suffixes: tuple[Optional[str], Optional[str]] = ("_x", "_y"),
     threads: Optional[int] = None,
     temp_dir: Optional[PathLike] = None,
+    spill_compression: str = "lz4",
     progress: Optional[Callable[[str, int, int, int], None]] = None,
     overwrite: bool = False,
 ) -> JoinSummary:
     """Join two files (TSV/CSV or Parquet) into ``output`` within about ``memory_limit`` of memory.
 
-    Inputs that fit are joined in memory; larger ones are hash-partitioned by key into Arrow spill files
-    (in ``temp_dir``, default the system's) and joined partition by partition. Keys compare as text for
+    Inputs that fit are joined in memory. When only the smaller input fits, it is held in memory and the
+    other streamed through it; when neither does, both are hash-partitioned by key into Arrow spill files
+    (in ``temp_dir``, default the system's; compressed with ``spill_compression``: ``"lz4"``, ``"zstd"``
+    or ``"none"``) and joined partition by partition. Keys compare as text for
     delimited inputs (``"1"`` and ``"01"`` differ); null (empty) keys match each other, as in pandas.
     Output columns follow ``pandas.merge``'s naming; rows come out in no particular order.
 
@@ -314,6 +324,7 @@ def join_files(
             on_bad_lines,
             suffixes,
             threads,
+            spill_compression,
             progress,
         )
     finally:
@@ -340,6 +351,7 @@ def _join_files(
     on_bad_lines,
     suffixes,
     threads,
+    spill_compression,
     progress,
 ) -> JoinSummary:
     def named(e: Exception) -> Exception:
@@ -405,6 +417,7 @@ def _join_files(
                 output_sep=out_sep,
                 threads=threads,
                 temp_dir=temp,
+                spill_compression=spill_compression,
                 progress=tracker,
             )
         except (InputIOError, InputFormatError) as e:

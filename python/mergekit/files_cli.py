@@ -155,6 +155,12 @@ def _parser() -> argparse.ArgumentParser:
         "--temp-dir", default=None, help="directory for spill files (default: the system temp directory)"
     )
     p.add_argument(
+        "--spill-compression",
+        choices=_vocab.SPILL_COMPRESSIONS,
+        default=_vocab.SPILL_COMPRESSIONS[0],
+        help="how spill files are compressed (default: lz4; zstd is smaller and slower)",
+    )
+    p.add_argument(
         "--progress",
         choices=["auto", "always", "never"],
         default="auto",
@@ -248,6 +254,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             suffixes=tuple(args.suffixes),
             threads=args.threads,
             temp_dir=args.temp_dir,
+            spill_compression=args.spill_compression,
             progress=bar,
             overwrite=args.overwrite,
         )

@@ -109,7 +109,7 @@ fn input(side: &Bound<'_, PyAny>, size_hint: u64, opts: &CsvOptions) -> PyResult
 #[pyfunction]
 #[pyo3(signature = (left, right, output, *, left_on, right_on, how, plan, memory_limit, left_size=0, right_size=0,
                     sep="\t", quotechar=Some("\""), header=true, on_bad_lines="error", output_sep=Some("\t"),
-                    output_header=true, nulls_equal=true, threads=None, temp_dir=None, progress=None))]
+                    output_header=true, nulls_equal=true, threads=None, temp_dir=None, spill_compression="lz4", progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn join_files<'py>(
     py: Python<'py>,
@@ -132,6 +132,7 @@ pub(crate) fn join_files<'py>(
     nulls_equal: bool,
     threads: Option<usize>,
     temp_dir: Option<String>,
+    spill_compression: &str,
     progress: Option<&Bound<'py, JoinProgress>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let err = |e| to_py_err(py, e);
@@ -171,6 +172,7 @@ pub(crate) fn join_files<'py>(
         output,
         format,
         temp_dir,
+        spill_compression: spill_compression.parse().map_err(err)?,
         cancel: Cancel::default(),
         progress: progress.map_or_else(|| Arc::new(Progress::default()), |p| Arc::clone(&p.get().0)),
     };
@@ -186,7 +188,9 @@ pub(crate) fn join_files<'py>(
     d.set_item("rows_right", s.rows_right)?;
     d.set_item("rows_written", s.rows_written)?;
     d.set_item("spilled", s.spilled)?;
+    d.set_item("streamed", s.streamed)?;
     d.set_item("spill_bytes", s.spill_bytes)?;
+    d.set_item("spill_raw_bytes", s.spill_raw_bytes)?;
     d.set_item("partitions", s.partitions)?;
     d.set_item("max_depth", s.max_depth)?;
     d.set_item("block_joins", s.block_joins)?;

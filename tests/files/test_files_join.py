@@ -11,7 +11,13 @@ from files_helpers import make_skewed_files, rows_of, skewed_sides, write_tsv
 
 import mergekit
 from mergekit._arrow import merge_tables
-from mergekit.exceptions import ColumnNotFoundError, InputFormatError, InputIOError, InvalidMergeError
+from mergekit.exceptions import (
+    ColumnNotFoundError,
+    InputFormatError,
+    InputIOError,
+    InvalidArgumentError,
+    InvalidMergeError,
+)
 
 pytestmark = pytest.mark.files
 
@@ -50,6 +56,48 @@ def test_spilled_join_with_skewed_key_equals_in_memory_merge(tmp_path, how):
     assert s.block_joins >= 1
     assert os.listdir(spill) == []
     assert sorted(os.listdir(tmp_path)) == ["left.tsv", "out.tsv", "right.tsv", "spill"]
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("small", ["right", "left"])
+def test_streamed_through_the_smaller_side_equals_in_memory_merge(tmp_path, how, small):
+    # 60,000 rows (a heavy key) against 2,000 under a 1 MB budget: the small file fits alone, the two
+    # together do not, so the small one is held in memory and the big one streamed through it.
+    big, little = skewed_sides(60_000, 2_000)
+    lp, rp = tmp_path / "left.tsv", tmp_path / "right.tsv"
+    write_tsv(lp, ["ID", "a", "v"], big if small == "right" else little)
+    write_tsv(rp, ["ID", "b", "v"], little if small == "right" else big)
+    out, spill = tmp_path / "out.tsv", tmp_path / "spill"
+    spill.mkdir()
+    s = mergekit.join_files(lp, rp, out, on="ID", how=how, memory_limit="1MB", temp_dir=spill, threads=2)
+    want = oracle(lp, rp, "ID", how)
+    got = read_output(out)
+    assert got.column_names == want.column_names
+    assert rows_of(got) == rows_of(want)
+    assert s.streamed and not s.spilled and s.spill_bytes == 0
+    assert (s.rows_left, s.rows_right, s.rows_written) == (
+        len(big if small == "right" else little),
+        len(little if small == "right" else big),
+        want.num_rows,
+    )
+    assert "streamed" in str(s)
+    assert os.listdir(spill) == []
+
+
+def test_spill_files_are_compressed_and_both_sizes_reported(tmp_path):
+    lp, rp = make_skewed_files(tmp_path)
+    sizes = {}
+    for compression in ["none", "lz4", "zstd"]:
+        out = tmp_path / f"out_{compression}.tsv"
+        s = mergekit.join_files(lp, rp, out, on="ID", memory_limit="1MB", spill_compression=compression)
+        assert s.spilled
+        assert rows_of(read_output(out)) == rows_of(oracle(lp, rp, "ID", "inner"))
+        sizes[compression] = (s.spill_bytes, s.spill_raw_bytes)
+    assert sizes["lz4"][0] < sizes["none"][0] and sizes["zstd"][0] < sizes["none"][0], sizes
+    assert all(raw > 0 for _, raw in sizes.values()), sizes
+    with pytest.raises(InvalidArgumentError, match=r'spill_compression.*"gzip"'):
+        mergekit.join_files(lp, rp, tmp_path / "o.tsv", on="ID", spill_compression="gzip")
+    assert not (tmp_path / "o.tsv").exists()
 
 
 @pytest.mark.parametrize("how", ["inner", "outer", "left_anti"])
