@@ -65,6 +65,16 @@ pub enum MergeError {
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
 
+    /// Refused before anything was written: the join's estimated spill and output bytes exceed the free space.
+    #[error("{path}: not enough free disk space: this join needs at least {need} ({what}) and {free} are free; {advice}")]
+    DiskSpace {
+        path: String,
+        need: String,
+        what: String,
+        free: String,
+        advice: String,
+    },
+
     #[error("arrow: {0}")]
     Arrow(#[from] ArrowError),
 
@@ -139,7 +149,9 @@ impl MergeError {
             MergeError::Cancelled => return None,
             MergeError::Parse { .. } => ErrorClass::InputFormat,
             // By variant: Arrow's I/O failures are OS errors, everything else is invalid data.
-            MergeError::Io { .. } | MergeError::Arrow(ArrowError::IoError(..)) => ErrorClass::InputIO,
+            MergeError::Io { .. }
+            | MergeError::DiskSpace { .. }
+            | MergeError::Arrow(ArrowError::IoError(..)) => ErrorClass::InputIO,
             MergeError::Arrow(ArrowError::ExternalError(e)) if e.is::<std::io::Error>() => {
                 ErrorClass::InputIO
             }

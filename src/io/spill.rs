@@ -34,6 +34,14 @@ fn io_err(path: &Path, e: std::io::Error) -> MergeError {
     }
 }
 
+/// An Arrow writer's error about `path`: an I/O failure (a full disk) names the file, as `io_err` does.
+fn write_err(path: &Path, e: arrow_schema::ArrowError) -> MergeError {
+    match e {
+        arrow_schema::ArrowError::IoError(_, source) => io_err(path, source),
+        other => other.into(),
+    }
+}
+
 /// How spill files compress their buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SpillCompression {
@@ -117,7 +125,8 @@ impl SpillDir {
         let file = File::create(&path).map_err(|e| io_err(&path, e))?;
         let options = IpcWriteOptions::default().try_with_compression(self.compression.ipc())?;
         let writer =
-            FileWriter::try_new_with_options(BufWriter::with_capacity(1 << 16, file), schema, options)?;
+            FileWriter::try_new_with_options(BufWriter::with_capacity(1 << 16, file), schema, options)
+                .map_err(|e| write_err(&path, e))?;
         Ok(SpillWriter {
             path,
             schema: Arc::clone(schema),
@@ -165,14 +174,14 @@ impl SpillWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        self.writer.write(batch)?;
+        self.writer.write(batch).map_err(|e| write_err(&self.path, e))?;
         self.batch_rows.push(batch.num_rows());
         self.raw_bytes += batch.get_array_memory_size() as u64;
         Ok(())
     }
 
     pub fn finish(mut self, dir: &SpillDir) -> Result<SpillFile> {
-        self.writer.finish()?;
+        self.writer.finish().map_err(|e| write_err(&self.path, e))?;
         let file = self.writer.get_ref().get_ref();
         let on_disk = file.metadata().map_err(|e| io_err(&self.path, e))?.len();
         dir.add_bytes(on_disk, self.raw_bytes);

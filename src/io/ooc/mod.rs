@@ -14,6 +14,7 @@
 
 mod args;
 mod block;
+mod disk;
 mod driver;
 mod emit;
 mod keys;
@@ -51,6 +52,35 @@ const MAX_PARTITIONS: u64 = 256;
 const SPILL_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 const NULL_KEY_HASH: u64 = 0x2545_f491_4f6c_dd1d;
 
+/// How a join runs, chosen from the input sizes (delimited text becomes Arrow arrays of about its size, plus
+/// the engine's per-row state: twice the text must fit half the budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strategy {
+    /// Both inputs are read and joined in memory.
+    InMemory,
+    /// The smaller input (this side) is held in memory and the other streamed through it; nothing spills.
+    Stream(SideId),
+    /// Both inputs are partitioned to spill files.
+    Partition,
+}
+
+impl Strategy {
+    fn from_sizes(left: u64, right: u64, budget: u64) -> Self {
+        let fits = |bytes: u64| bytes.saturating_mul(2) <= budget / 2;
+        if fits(left.saturating_add(right)) {
+            Strategy::InMemory
+        } else if fits(left.min(right)) {
+            Strategy::Stream(if right <= left {
+                SideId::Right
+            } else {
+                SideId::Left
+            })
+        } else {
+            Strategy::Partition
+        }
+    }
+}
+
 /// Memory to join `batches` in one engine call: their arrays plus the engine's per-row state.
 fn batches_cost(batches: &[arrow_array::RecordBatch]) -> u64 {
     batches
@@ -72,8 +102,23 @@ pub fn join_files(left: Input, right: Input, args: &JoinFilesArgs) -> Result<Sum
     let (mut rs, _rname) = Source::open(right)?;
     let _ = lname;
     let r = resolve(args, &ls.schema(), &rs.schema())?;
-    let out = OutputFile::create(&args.output, &r.out_schema, args.format)?;
     let budget = args.memory_limit.max(1 << 20);
+    let (lsize, rsize) = (ls.size(), rs.size());
+    let strategy = Strategy::from_sizes(lsize, rsize, budget);
+    // Refuse a join whose spill files and output cannot fit the disk before writing anything.
+    let need = disk::estimate(
+        args.kind,
+        lsize,
+        rsize,
+        args.spill_compression,
+        strategy == Strategy::Partition,
+    );
+    let output_dir = match std::path::Path::new(&args.output).parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    disk::check(need, &temp_parent, &output_dir, &disk::statvfs_probe)?;
+    let out = OutputFile::create(&args.output, &r.out_schema, args.format)?;
     let mut d = Driver {
         args,
         r,
@@ -85,56 +130,42 @@ pub fn join_files(left: Input, right: Input, args: &JoinFilesArgs) -> Result<Sum
         summary: Summary::default(),
     };
     let p = &args.progress;
-    let input_bytes = ls.size() + rs.size();
-    p.total_bytes.store(input_bytes, Ordering::Relaxed);
-    // CSV text becomes Arrow strings of about the same size, plus the engine's per-row state.
-    let fits = input_bytes.saturating_mul(2) <= budget / 2;
+    p.total_bytes.store(lsize + rsize, Ordering::Relaxed);
     let block_bytes = (budget / 8).clamp(1 << 16, 256 << 20) as usize;
-    if fits {
-        p.phase.store(1, Ordering::Relaxed);
-        let l = d.read_all(&mut ls, SideId::Left, block_bytes, 0)?;
-        let rr = d.read_all(&mut rs, SideId::Right, block_bytes, ls.position())?;
-        p.phase.store(3, Ordering::Relaxed);
-        d.join_pair(SideData::Memory(l), SideData::Memory(rr), 0)?;
-        d.summary.partitions = 1;
-    } else {
-        // The smaller input, when it fits the budget alone, is held in memory and the other streamed through
-        // it: nothing is spilled. Otherwise (or when it turns out bigger than its size promised) both are
-        // partitioned to spill files.
-        let held_side = if rs.size() <= ls.size() {
-            SideId::Right
-        } else {
-            SideId::Left
-        };
-        let held = {
-            let src = match held_side {
-                SideId::Left => &mut ls,
-                SideId::Right => &mut rs,
+    match strategy {
+        Strategy::InMemory => {
+            p.phase.store(1, Ordering::Relaxed);
+            let l = d.read_all(&mut ls, SideId::Left, block_bytes, 0)?;
+            let rr = d.read_all(&mut rs, SideId::Right, block_bytes, ls.position())?;
+            p.phase.store(3, Ordering::Relaxed);
+            d.join_pair(SideData::Memory(l), SideData::Memory(rr), 0)?;
+            d.summary.partitions = 1;
+        }
+        Strategy::Stream(held_side) => {
+            p.phase.store(1, Ordering::Relaxed);
+            let held = match held_side {
+                SideId::Left => d.read_all(&mut ls, held_side, block_bytes, 0)?,
+                SideId::Right => d.read_all(&mut rs, held_side, block_bytes, 0)?,
             };
-            if src.size().saturating_mul(2) <= budget / 2 {
-                p.phase.store(1, Ordering::Relaxed);
-                Some(d.read_all(src, held_side, block_bytes, 0)?)
-            } else {
-                None
-            }
-        };
-        match held {
-            Some(h) if batches_cost(&h) <= budget / 2 => {
+            if batches_cost(&held) <= budget / 2 {
                 p.phase.store(3, Ordering::Relaxed);
                 // What the held side leaves of the budget, for a streamed block as text (which becomes
                 // about twice its size as Arrow arrays, engine state and output rows).
-                let free = budget.saturating_sub(batches_cost(&h));
+                let free = budget.saturating_sub(batches_cost(&held));
                 let stream_block = (free / 4).clamp(1 << 16, 512 << 20) as usize;
                 let (src, base) = match held_side {
                     SideId::Left => (&mut rs, ls.position()),
                     SideId::Right => (&mut ls, rs.position()),
                 };
-                d.stream_join(&h, held_side, src, stream_block, base)?;
+                d.stream_join(&held, held_side, src, stream_block, base)?;
                 d.summary.streamed = true;
                 d.summary.partitions = 1;
+            } else {
+                // Bigger than its size promised: partitioned after all.
+                d.partition_join(&mut ls, &mut rs, Some((held_side, held)), block_bytes)?;
             }
-            held => d.partition_join(&mut ls, &mut rs, held.map(|h| (held_side, h)), block_bytes)?,
         }
+        Strategy::Partition => d.partition_join(&mut ls, &mut rs, None, block_bytes)?,
     }
     if let Source::Csv(f) = &ls {
         d.summary.bad_lines_left = f.bad_lines;
