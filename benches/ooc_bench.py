@@ -3,15 +3,16 @@
 Run: nice python benches/ooc_bench.py --left-rows 100000000 [--memory-limit 2GB,4GB] [--output tsv,parquet]
 
 Generates two TSV files the user's way: a string `ID` key and a string value per side. The left file has
-`--left-rows` rows, the right `--left-rows / 10`: the right holds each of its keys once except a few
-duplicated ones, and the left draws 90% of its keys from the right's (so most left rows match one right
-row), 5% from keys the right does not have, and 5% from one hot key. Each tool runs in a fresh process with
-the same memory limit, thread count and temporary directory, from a warm page cache (one untimed read of
-both inputs first): `mergekit join` (the CLI) and DuckDB (`COPY (SELECT ... JOIN ...) TO ...` with
-`memory_limit`, `threads`, `temp_directory` and `preserve_insertion_order=false`). Reported per run: wall
-seconds, the process's peak RSS (`VmHWM`, interpreter included), the disk the run used at its peak (free
-space of the data directory's file system sampled 10 times a second, against the free space before the
-run, so spill files and the output both count), mergekit's spill bytes on disk, and rows read and written.
+`--left-rows` rows, the right `--right-share` of that (default a tenth): the right holds each of its keys
+once except a few duplicated ones, and the left draws 90% of its keys from the right's (so most left rows
+match one right row), 5% from keys the right does not have, and 5% from one hot key. Each tool runs in a
+fresh process with the same memory limit, thread count and temporary directory, from a warm page cache (one
+untimed read of both inputs first): `mergekit.join_files` (once per `--spill-compression`) and DuckDB
+(`COPY (SELECT ... JOIN ...) TO ...` with `memory_limit`, `threads`, `temp_directory` and
+`preserve_insertion_order=false`). Reported per run: wall seconds, the process's peak RSS (`VmHWM`,
+interpreter included), the disk the run used at its peak (free space of the data directory's file system
+sampled 10 times a second, against the free space before the run, so spill files and the output both
+count), mergekit's spill bytes on disk, and whether rows read and written agree with DuckDB's.
 Every run's output row count must equal DuckDB's count-only answer (`SELECT count(*) ... JOIN ...`).
 
 `--mergekit-path LABEL=DIR` (repeatable) adds runs of another build of mergekit (its `python/` directory
@@ -38,6 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--left-rows", type=float, default=1e8)
+    p.add_argument("--right-share", type=float, default=0.1, help="right rows as a share of left rows")
     p.add_argument("--memory-limit", default="2GB", help="comma-separated limits, e.g. 2GB,4GB")
     p.add_argument("--output", default="tsv", help="comma-separated output formats: tsv, parquet")
     p.add_argument("--threads", type=int, default=2)
@@ -45,16 +47,21 @@ def parse_args():
     p.add_argument("--keep", action="store_true", help="keep the generated inputs in --dir for another run")
     p.add_argument("--skip-duckdb", action="store_true")
     p.add_argument("--mergekit-path", action="append", default=[], metavar="LABEL=DIR")
+    p.add_argument(
+        "--spill-compression", default="lz4", help="comma-separated spill compressions for this build's runs"
+    )
     return p.parse_args()
 
 
-def generate(d: str, left_rows: int) -> tuple[str, str]:
-    """left.tsv and right.tsv (see the module docstring), written in 4M-row chunks by polars."""
-    lp, rp = os.path.join(d, "left.tsv"), os.path.join(d, "right.tsv")
+def generate(d: str, left_rows: int, right_share: float) -> tuple[str, str]:
+    """left.tsv and right.tsv (see the module docstring), written in 4M-row chunks by polars; kept files of
+    the same shape are reused."""
+    right_keys = max(1, int(left_rows * right_share))
+    tag = f"{left_rows}x{right_keys}"
+    lp, rp = os.path.join(d, f"left_{tag}.tsv"), os.path.join(d, f"right_{tag}.tsv")
     if os.path.exists(lp) and os.path.exists(rp):
         return lp, rp
     rng = np.random.default_rng(42)
-    right_keys = max(1, left_rows // 10)
     step = 1 << 22
 
     def write(path, header, n, keys_fn, tag):
@@ -111,8 +118,9 @@ MERGEKIT = (
     + """
 import sys, mergekit
 lp, rp, out, limit, threads, spill = sys.argv[1:7]
+extra = {"spill_compression": sys.argv[7]} if len(sys.argv) > 7 else {}
 s = mergekit.join_files(lp, rp, out, on="ID", how="inner", memory_limit=limit, threads=int(threads),
-                        temp_dir=spill)
+                        temp_dir=spill, **extra)
 print(s, file=sys.stderr)
 print(s.rows_left, s.rows_right, s.rows_written, peak(), s.spill_bytes)
 """
@@ -154,6 +162,9 @@ print(*(con.execute(q).fetchone()[0] for q in (
 
 def run(script, args, env, d):
     """One run in a fresh process: seconds, its printed numbers, and the peak disk use under `d`."""
+    # A file deleted just before (the previous run's output) frees its blocks lazily: settle first.
+    os.sync()
+    time.sleep(1)
     base = shutil.disk_usage(d).free
     worst = [0]
     stop = threading.Event()
@@ -181,9 +192,10 @@ def main() -> None:
     os.makedirs(d, exist_ok=True)
     builds = [("mergekit", os.path.join(HERE, "..", "python"))]
     builds += [tuple(s.split("=", 1)) for s in args.mergekit_path]
+    lp = rp = None
     try:
         t0 = time.perf_counter()
-        lp, rp = generate(d, int(args.left_rows))
+        lp, rp = generate(d, int(args.left_rows), args.right_share)
         gen = time.perf_counter() - t0
         sizes = (os.path.getsize(lp), os.path.getsize(rp))
         for p in (lp, rp):
@@ -209,13 +221,20 @@ def main() -> None:
         for limit in args.memory_limit.split(","):
             for fmt in args.output.split(","):
                 out = os.path.join(d, f"out.{fmt}")
-                tools = [(label, MERGEKIT, {**os.environ, "PYTHONPATH": path}) for label, path in builds]
+                mine = {**os.environ, "PYTHONPATH": builds[0][1]}
+                compressions = args.spill_compression.split(",")
+                tools = [(f"mergekit ({c})", MERGEKIT, mine, [c]) for c in compressions]
+                # Other builds run with their own defaults (older ones have no spill_compression).
+                tools += [
+                    (label, MERGEKIT, {**os.environ, "PYTHONPATH": path}, []) for label, path in builds[1:]
+                ]
                 if not args.skip_duckdb:
-                    tools.append(("duckdb", DUCK, os.environ.copy()))
-                for label, script, env in tools:
+                    tools.append(("duckdb", DUCK, os.environ.copy(), []))
+                for label, script, env, extra in tools:
                     if os.path.exists(out):
                         os.unlink(out)
-                    t, nums, disk, note = run(script, [lp, rp, out, limit, str(args.threads), spill], env, d)
+                    argv = [lp, rp, out, limit, str(args.threads), spill, *extra]
+                    t, nums, disk, note = run(script, argv, env, d)
                     if nums is None:
                         print(f"| {label} | {limit} | {fmt} | failed after {t:.0f} s: {note} | | | | |")
                         continue
@@ -225,14 +244,13 @@ def main() -> None:
                     spilled = f"{sp / 1e9:.2f}" if sp >= 0 else ""
                     cells = [label, limit, fmt, f"{t:.1f}", f"{rss / 1e9:.2f}", f"{disk / 1e9:.2f}", spilled]
                     print("| " + " | ".join(cells) + f" | {'yes' if ok else 'NO'} |", flush=True)
-                    if note and label != "duckdb":
+                    if note and label.startswith(("mergekit", *(b[0] for b in builds))):
                         print(f"#   {label}: {note}", flush=True)
         print(f"# load average after: {os.getloadavg()[0]:.2f}")
     finally:
         if not args.keep:
-            for name in ("left.tsv", "right.tsv", "out.tsv", "out.parquet"):
-                p = os.path.join(d, name)
-                if os.path.exists(p):
+            for p in (lp, rp, *(os.path.join(d, f"out.{f}") for f in ("tsv", "parquet"))):
+                if p is not None and os.path.exists(p):
                     os.unlink(p)
             if args.dir is None:
                 shutil.rmtree(d, ignore_errors=True)

@@ -111,7 +111,7 @@ def join_files(
     nulls_equal: bool = True,
     threads: Optional[int] = None,
     temp_dir: Optional[str] = None,
-    spill_compression: str = "lz4",
+    spill_compression: str = "auto",
     progress: Optional[JoinProgress] = None,
 ) -> dict[str, Any]:
     """Out-of-core join of two inputs (a path: delimited text; else an Arrow stream) into ``output``

@@ -20,7 +20,7 @@ JOIN_KINDS = ("inner", "left", "right", "outer", "cross", "left_semi", "left_ant
 FILE_HOWS = tuple(h for h in JOIN_KINDS if h != "cross")
 
 #: Spill-file compressions of ``join_files`` (the engine parses them, ``src/io/spill.rs``), default first.
-SPILL_COMPRESSIONS = ("lz4", "zstd", "none")
+SPILL_COMPRESSIONS = ("auto", "lz4", "zstd", "none")
 
 #: Kinds whose output has only the left side's columns (semi and anti joins keep one side).
 LEFT_ONLY = ("left_semi", "left_anti")

@@ -249,16 +249,17 @@ def join_files(
     suffixes: tuple[Optional[str], Optional[str]] = ("_x", "_y"),
     threads: Optional[int] = None,
     temp_dir: Optional[PathLike] = None,
-    spill_compression: str = "lz4",
+    spill_compression: str = "auto",
     progress: Optional[Callable[[str, int, int, int], None]] = None,
     overwrite: bool = False,
 ) -> JoinSummary:
     """Join two files (TSV/CSV or Parquet) into ``output`` within about ``memory_limit`` of memory.
 
-    Inputs that fit are joined in memory. When only the smaller input fits, it is held in memory and the
-    other streamed through it; when neither does, both are hash-partitioned by key into Arrow spill files
-    (in ``temp_dir``, default the system's; compressed with ``spill_compression``: ``"lz4"``, ``"zstd"``
-    or ``"none"``) and joined partition by partition. Keys compare as text for
+    Inputs that fit are joined in memory. When the smaller input is small (a 40th of ``memory_limit``),
+    it is held in memory and the other streamed through it; otherwise both are hash-partitioned by key
+    into Arrow spill files (in ``temp_dir``, default the system's) and joined partition by partition.
+    ``spill_compression``: ``"auto"`` writes them uncompressed while the disk has room and with ZSTD when it
+    does not; ``"lz4"``, ``"zstd"`` or ``"none"`` force a choice. Keys compare as text for
     delimited inputs (``"1"`` and ``"01"`` differ); null (empty) keys match each other, as in pandas.
     Output columns follow ``pandas.merge``'s naming; rows come out in no particular order.
 

@@ -158,7 +158,8 @@ def _parser() -> argparse.ArgumentParser:
         "--spill-compression",
         choices=_vocab.SPILL_COMPRESSIONS,
         default=_vocab.SPILL_COMPRESSIONS[0],
-        help="how spill files are compressed (default: lz4; zstd is smaller and slower)",
+        help="how spill files are compressed (default: auto, uncompressed while the disk has room for them "
+        "and the output, else zstd; lz4 is in between)",
     )
     p.add_argument(
         "--progress",

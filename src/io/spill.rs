@@ -42,14 +42,18 @@ fn write_err(path: &Path, e: arrow_schema::ArrowError) -> MergeError {
     }
 }
 
-/// How spill files compress their buffers.
+/// How spill files compress their buffers. Measured at 1e8 x 1e7 rows of string keys and values under
+/// 2 GB (`benches/ooc_bench.py`): none 23.6 s and 1.31 bytes on disk per input byte, LZ4 29.3 s and 1.02,
+/// ZSTD 41.1 s and 0.61. Spill files that fit the page cache cost little to write, so compression only pays
+/// when the disk is short.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SpillCompression {
-    None,
-    /// Fast enough to keep up with the partitioner, about a third of the bytes of text keys and values.
+    /// `None` when the disk has room for uncompressed spill files and the output, else `Zstd` (decided by
+    /// the join from the free space, `ooc::disk::choose_compression`).
     #[default]
+    Auto,
+    None,
     Lz4,
-    /// Fewer bytes than LZ4 for more CPU time.
     Zstd,
 }
 
@@ -57,11 +61,12 @@ impl std::str::FromStr for SpillCompression {
     type Err = MergeError;
     fn from_str(s: &str) -> Result<Self> {
         match s {
+            "auto" => Ok(Self::Auto),
             "none" => Ok(Self::None),
             "lz4" => Ok(Self::Lz4),
             "zstd" => Ok(Self::Zstd),
             other => Err(MergeError::BadArgument(format!(
-                "spill_compression must be one of 'lz4', 'zstd', 'none', got {other:?}"
+                "spill_compression must be one of 'auto', 'lz4', 'zstd', 'none', got {other:?}"
             ))),
         }
     }
@@ -70,7 +75,8 @@ impl std::str::FromStr for SpillCompression {
 impl SpillCompression {
     fn ipc(self) -> Option<CompressionType> {
         match self {
-            Self::None => None,
+            // The join resolves `Auto` before creating its spill directory; uncompressed is the safe reading.
+            Self::Auto | Self::None => None,
             Self::Lz4 => Some(CompressionType::LZ4_FRAME),
             Self::Zstd => Some(CompressionType::ZSTD),
         }
@@ -473,6 +479,10 @@ mod tests {
     #[test]
     fn compression_names_parse_and_a_bad_one_is_named() {
         assert_eq!("lz4".parse::<SpillCompression>().unwrap(), SpillCompression::Lz4);
+        assert_eq!(
+            "auto".parse::<SpillCompression>().unwrap(),
+            SpillCompression::Auto
+        );
         assert_eq!(
             "zstd".parse::<SpillCompression>().unwrap(),
             SpillCompression::Zstd

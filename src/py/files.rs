@@ -109,7 +109,7 @@ fn input(side: &Bound<'_, PyAny>, size_hint: u64, opts: &CsvOptions) -> PyResult
 #[pyfunction]
 #[pyo3(signature = (left, right, output, *, left_on, right_on, how, plan, memory_limit, left_size=0, right_size=0,
                     sep="\t", quotechar=Some("\""), header=true, on_bad_lines="error", output_sep=Some("\t"),
-                    output_header=true, nulls_equal=true, threads=None, temp_dir=None, spill_compression="lz4", progress=None))]
+                    output_header=true, nulls_equal=true, threads=None, temp_dir=None, spill_compression="auto", progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn join_files<'py>(
     py: Python<'py>,

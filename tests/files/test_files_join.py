@@ -61,9 +61,9 @@ def test_spilled_join_with_skewed_key_equals_in_memory_merge(tmp_path, how):
 @pytest.mark.parametrize("how", HOWS)
 @pytest.mark.parametrize("small", ["right", "left"])
 def test_streamed_through_the_smaller_side_equals_in_memory_merge(tmp_path, how, small):
-    # 60,000 rows (a heavy key) against 2,000 under a 1 MB budget: the small file fits alone, the two
-    # together do not, so the small one is held in memory and the big one streamed through it.
-    big, little = skewed_sides(60_000, 2_000)
+    # 60,000 rows (a heavy key) against 600 under a 1 MB budget: the small file is small enough to hold
+    # (under a 40th of the budget), the two together do not fit, so the big one is streamed through it.
+    big, little = skewed_sides(60_000, 600)
     lp, rp = tmp_path / "left.tsv", tmp_path / "right.tsv"
     write_tsv(lp, ["ID", "a", "v"], big if small == "right" else little)
     write_tsv(rp, ["ID", "b", "v"], little if small == "right" else big)
@@ -74,6 +74,7 @@ def test_streamed_through_the_smaller_side_equals_in_memory_merge(tmp_path, how,
     got = read_output(out)
     assert got.column_names == want.column_names
     assert rows_of(got) == rows_of(want)
+    assert (rp if small == "right" else lp).stat().st_size < 25_000
     assert s.streamed and not s.spilled and s.spill_bytes == 0
     assert (s.rows_left, s.rows_right, s.rows_written) == (
         len(big if small == "right" else little),

@@ -14,7 +14,7 @@ use super::side::SideData;
 use super::source::Source;
 use super::{MAX_DEPTH, MAX_PARTITIONS, SPILL_SEED};
 use crate::error::{MergeError, Result};
-use crate::io::spill::{SpillDir, SpillFile};
+use crate::io::spill::{SpillCompression, SpillDir, SpillFile};
 use crate::io::write::OutputFile;
 
 pub(super) struct Driver<'a> {
@@ -25,6 +25,8 @@ pub(super) struct Driver<'a> {
     pub(super) out_cap: u64,
     pub(super) spill: Option<SpillDir>,
     pub(super) summary: Summary,
+    /// Spill compression, `Auto` already resolved from the free space.
+    pub(super) compression: SpillCompression,
 }
 
 impl Driver<'_> {
@@ -87,7 +89,7 @@ impl Driver<'_> {
         p.phase.store(2, Ordering::Relaxed);
         let spill = SpillDir::new(
             self.args.temp_dir.as_deref().map(std::path::Path::new),
-            self.args.spill_compression,
+            self.compression,
         )?;
         let (mut lfirst, rfirst) = match held {
             Some((SideId::Left, b)) => (Some(b), None),

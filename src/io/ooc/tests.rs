@@ -197,7 +197,7 @@ fn keyed(keys: &[String], col: &str, tag: &str) -> Vec<RecordBatch> {
 #[test]
 fn streaming_through_the_smaller_side_matches_in_memory() {
     // A big side (8,000 rows, a heavy key) and a small one (300 rows, unmatched keys and a null) under a
-    // 1 MiB budget: the small side fits alone, the two together do not.
+    // 1 MiB budget: the small side is small enough to hold (under a 40th), the two together do not fit.
     let big: Vec<String> = (0..8000)
         .map(|i| match i % 5 {
             0 => "h".into(),
