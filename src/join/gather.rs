@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, ArrayRef, ArrowPrimitiveType, Float64Array, Int64Array, PrimitiveArray, RecordBatch,
-    RecordBatchOptions,
+    new_null_array, Array, ArrayRef, ArrowPrimitiveType, Float64Array, Int64Array, PrimitiveArray,
+    RecordBatch, RecordBatchOptions,
 };
 use arrow_buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use arrow_schema::{Field, Schema, SchemaRef};
-use arrow_select::concat::concat;
+use arrow_select::interleave::interleave;
 use arrow_select::take::take;
 use rayon::prelude::*;
 
@@ -18,20 +18,89 @@ use crate::error::{MergeError, Result};
 /// enough tasks to keep every thread busy on a table with few columns.
 const ROWS_PER_BATCH: usize = 1 << 20;
 
+/// A table held as several batches, read by row number counted across the batches, without concatenating
+/// them first: a single batch is read with `take`, several with `interleave`. Every face's gather goes
+/// through it (the Arrow face's `take_rows`, the out-of-core writer).
+pub struct Rows<'a> {
+    batches: &'a [RecordBatch],
+    schema: &'a SchemaRef,
+    /// First row number of each batch, and the total at the end.
+    starts: Vec<usize>,
+}
+
+/// Where one slice of output rows comes from, worked out once and then used for every column of the slice
+/// (building it per column copied the indices once per column).
+pub enum Picks {
+    /// Row numbers into the only batch (or into an empty side), -1 as a null index: `take` turns a null
+    /// index into a null value.
+    One(Int64Array),
+    /// (batch, row) pairs for `interleave`; the batch number `batches.len()` is a one-row null array.
+    Many(Vec<(usize, usize)>),
+}
+
+impl<'a> Rows<'a> {
+    pub fn new(batches: &'a [RecordBatch], schema: &'a SchemaRef) -> Self {
+        let mut starts = Vec::with_capacity(batches.len() + 1);
+        let mut acc = 0;
+        for b in batches {
+            starts.push(acc);
+            acc += b.num_rows();
+        }
+        starts.push(acc);
+        Rows {
+            batches,
+            schema,
+            starts,
+        }
+    }
+
+    /// The picks of output rows `indices` (-1: a null row).
+    pub fn picks(&self, indices: &[i64]) -> Picks {
+        if self.batches.len() <= 1 {
+            return Picks::One(index_array(indices));
+        }
+        let nb = self.batches.len();
+        Picks::Many(
+            indices
+                .iter()
+                .map(|&i| {
+                    if i < 0 {
+                        (nb, 0)
+                    } else {
+                        let i = i as usize;
+                        let b = self.starts.partition_point(|&s| s <= i) - 1;
+                        (b, i - self.starts[b])
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// Column `col` at `picks`.
+    pub fn column(&self, col: usize, picks: &Picks) -> Result<ArrayRef> {
+        match picks {
+            Picks::One(idx) => {
+                let Some(batch) = self.batches.first() else {
+                    let empty = arrow_array::new_empty_array(self.schema.field(col).data_type());
+                    return Ok(take(empty.as_ref(), idx, None)?);
+                };
+                Ok(take(batch.column(col).as_ref(), idx, None)?)
+            }
+            Picks::Many(pos) => {
+                let null = new_null_array(self.schema.field(col).data_type(), 1);
+                let mut arrays: Vec<&dyn Array> =
+                    self.batches.iter().map(|b| b.column(col).as_ref()).collect();
+                arrays.push(null.as_ref());
+                Ok(interleave(&arrays, pos)?)
+            }
+        }
+    }
+}
+
 /// The rows of a table (`batches` sharing `schema`) at `indices`, where -1 gives an all-null row.
 /// Fields become nullable when any index is -1.
 pub fn take_rows(schema: &SchemaRef, batches: &[RecordBatch], indices: &[i64]) -> Result<Vec<RecordBatch>> {
-    let columns: Vec<ArrayRef> = (0..schema.fields().len())
-        .into_par_iter()
-        .map(|c| {
-            let chunks: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
-            match chunks.len() {
-                0 => Ok(arrow_array::new_empty_array(schema.field(c).data_type())),
-                1 => Ok(Arc::clone(batches[0].column(c))),
-                _ => Ok(concat(&chunks)?),
-            }
-        })
-        .collect::<Result<_>>()?;
+    let rows = Rows::new(batches, schema);
     let any_missing = indices.par_iter().any(|&i| i < 0);
     let out_schema = if any_missing {
         let fields: Vec<Field> = schema
@@ -43,31 +112,29 @@ pub fn take_rows(schema: &SchemaRef, batches: &[RecordBatch], indices: &[i64]) -
     } else {
         Arc::clone(schema)
     };
+    let n_columns = schema.fields().len();
 
     let ranges: Vec<(usize, usize)> = (0..indices.len())
         .step_by(ROWS_PER_BATCH)
         .map(|s| (s, (s + ROWS_PER_BATCH).min(indices.len())))
         .collect();
+    let picks: Vec<Picks> = ranges
+        .par_iter()
+        .map(|&(start, end)| rows.picks(&indices[start..end]))
+        .collect();
     let tasks: Vec<(usize, usize)> = (0..ranges.len())
-        .flat_map(|r| (0..columns.len()).map(move |c| (r, c)))
+        .flat_map(|r| (0..n_columns).map(move |c| (r, c)))
         .collect();
     let taken: Vec<ArrayRef> = tasks
         .par_iter()
-        .map(|&(r, c)| {
-            let (start, end) = ranges[r];
-            Ok(take(
-                columns[c].as_ref(),
-                &index_array(&indices[start..end]),
-                None,
-            )?)
-        })
+        .map(|&(r, c)| rows.column(c, &picks[r]))
         .collect::<Result<_>>()?;
 
     let mut taken = taken.into_iter();
     ranges
         .iter()
         .map(|&(start, end)| {
-            let cols: Vec<ArrayRef> = taken.by_ref().take(columns.len()).collect();
+            let cols: Vec<ArrayRef> = taken.by_ref().take(n_columns).collect();
             let options = RecordBatchOptions::new().with_row_count(Some(end - start));
             Ok(RecordBatch::try_new_with_options(
                 Arc::clone(&out_schema),
@@ -285,6 +352,56 @@ mod tests {
         let s = out[0].column(0).as_string::<i32>();
         assert_eq!((s.value(0), s.is_null(1), s.value(2)), ("c", true, "a"));
         assert!(out[0].schema().field(0).is_nullable());
+    }
+
+    /// One batch (`take`) and the same rows split over batches (`interleave`) give the same column, for a
+    /// dictionary column whose batches carry different dictionaries and for nullable integers.
+    #[test]
+    fn one_batch_and_many_batches_pick_the_same_rows() {
+        use arrow_array::DictionaryArray;
+        use arrow_schema::DataType;
+        let dict_type = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("d", dict_type, true),
+            Field::new("x", DataType::Int64, true),
+        ]));
+        let batch = |words: Vec<&str>, xs: Vec<Option<i64>>| {
+            let d: DictionaryArray<arrow_array::types::Int32Type> = words.into_iter().collect();
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(d), Arc::new(Int64Array::from(xs))]).unwrap()
+        };
+        let parts = [
+            batch(vec!["a", "b", "a"], vec![Some(1), None, Some(3)]),
+            batch(vec!["c", "b"], vec![Some(4), Some(5)]),
+            batch(vec!["z"], vec![Some(6)]),
+        ];
+        let whole = arrow_select::concat::concat_batches(&schema, &parts).unwrap();
+        let idx = [5, -1, 0, 3, 1, 4, -1, 2, 5];
+        let many = take_rows(&schema, &parts, &idx).unwrap();
+        let one = take_rows(&schema, std::slice::from_ref(&whole), &idx).unwrap();
+        let values = |b: &RecordBatch| {
+            let d = arrow_cast::cast(b.column(0), &DataType::Utf8).unwrap();
+            let d = d.as_string::<i32>();
+            let x = b.column(1).as_primitive::<Int64Type>();
+            (0..b.num_rows())
+                .map(|k| {
+                    (
+                        d.is_valid(k).then(|| d.value(k).to_string()),
+                        x.is_valid(k).then(|| x.value(k)),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let want: Vec<_> = idx
+            .iter()
+            .map(|&i| {
+                values(&whole)
+                    .get(usize::try_from(i).unwrap_or(usize::MAX))
+                    .cloned()
+                    .unwrap_or((None, None))
+            })
+            .collect();
+        assert_eq!(values(&many[0]), want);
+        assert_eq!(values(&one[0]), want);
     }
 
     #[test]

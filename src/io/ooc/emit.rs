@@ -11,9 +11,9 @@ use rayon::prelude::*;
 
 use super::args::SideId;
 use super::driver::Driver;
-use super::selector::Selector;
 use super::OUT_ROWS;
 use crate::error::Result;
+use crate::join::gather::Rows;
 use crate::join::{JoinArgs, JoinKind};
 
 impl Driver<'_> {
@@ -77,8 +77,8 @@ impl Driver<'_> {
         li: &[i64],
         ri: &[i64],
     ) -> Result<()> {
-        let lsel = Selector::new(lb, &self.r.lschema);
-        let rsel = Selector::new(rb, &self.r.rschema);
+        let lrows = Rows::new(lb, &self.r.lschema);
+        let rrows = Rows::new(rb, &self.r.rschema);
         let slices: Vec<(usize, usize)> = (0..li.len())
             .step_by(OUT_ROWS)
             .map(|s| (s, (s + OUT_ROWS).min(li.len())))
@@ -88,7 +88,7 @@ impl Driver<'_> {
             self.args.cancel.check()?;
             let batches: Vec<RecordBatch> = chunk
                 .par_iter()
-                .map(|&(s, e)| self.output_batch(&lsel, &rsel, &li[s..e], &ri[s..e]))
+                .map(|&(s, e)| self.output_batch(&lrows, &rrows, &li[s..e], &ri[s..e]))
                 .collect::<Result<_>>()?;
             for b in &batches {
                 self.out.write(b)?;
@@ -103,22 +103,22 @@ impl Driver<'_> {
 
     pub(super) fn output_batch(
         &self,
-        lsel: &Selector,
-        rsel: &Selector,
+        lrows: &Rows,
+        rrows: &Rows,
         li: &[i64],
         ri: &[i64],
     ) -> Result<RecordBatch> {
-        let lpos = lsel.positions(li);
-        let rpos = rsel.positions(ri);
+        let lpicks = lrows.picks(li);
+        let rpicks = rrows.picks(ri);
         let mut cols = Vec::with_capacity(self.r.plan.len());
         for &(side, k, co) in &self.r.plan {
             let col = match side {
-                SideId::Left => lsel.gather(k, &lpos)?,
-                SideId::Right => rsel.gather(k, &rpos)?,
+                SideId::Left => lrows.column(k, &lpicks)?,
+                SideId::Right => rrows.column(k, &rpicks)?,
             };
             let col = match co {
                 Some(rk) => {
-                    let from_right = rsel.gather(rk, &rpos)?;
+                    let from_right = rrows.column(rk, &rpicks)?;
                     let from_right = if from_right.data_type() == col.data_type() {
                         from_right
                     } else {

@@ -19,7 +19,6 @@ mod driver;
 mod emit;
 mod keys;
 mod resolve;
-mod selector;
 mod side;
 mod source;
 mod stream;
