@@ -3,6 +3,7 @@ selects whole suites), and a test in a folder without a marker fails collection 
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,13 @@ SUITE_MARKERS = {
     "emr": "emr",
 }
 _TESTS = Path(__file__).resolve().parent
+
+# A suite started as a background job of a non-interactive shell inherits SIGINT as *ignored*, and so would
+# every child the signal tests start: a Python started that way installs no KeyboardInterrupt handler and
+# the tests' Ctrl-C does nothing. Python's own handler here means children start with the default
+# disposition (exec resets handled signals), however the suite was launched.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
