@@ -14,3 +14,17 @@ def rss_kib(field: str) -> int:
     except OSError:
         pass
     return 0
+
+
+# The preamble of a benchmark child that runs in a fresh process: its peak memory is the kernel's VmHWM
+# after a reset at start (ru_maxrss would carry the parent's peak across fork+exec), interpreter and
+# imports included. ``peak()`` returns bytes.
+PEAK_SNIPPET = """
+def reset_peak():
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+def peak():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:"))
+reset_peak()
+"""

@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
+from _proc import PEAK_SNIPPET  # noqa: E402
 
 import mergekit  # noqa: E402
 from mergekit.files import parse_memory  # noqa: E402
@@ -119,20 +120,10 @@ def read_bench(d: str) -> list[tuple]:
     return rows
 
 
-# Each tool runs in a fresh process. Its peak memory is the kernel's VmHWM after a reset at start
-# (ru_maxrss would carry the parent's peak across fork+exec); it includes the interpreter and imports.
-PEAK = """
-def reset_peak():
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-def peak():
-    with open("/proc/self/status") as f:
-        return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:"))
-reset_peak()
-"""
+# Each tool runs in a fresh process; its peak memory comes from _proc.PEAK_SNIPPET.
 
 OURS = (
-    PEAK
+    PEAK_SNIPPET
     + """
 import sys, mergekit
 lp, rp, out, limit, threads, spill = sys.argv[1:7]
@@ -144,7 +135,7 @@ print(s, file=sys.stderr)
 )
 
 DUCK = (
-    PEAK
+    PEAK_SNIPPET
     + """
 import sys, duckdb
 lp, rp, out, limit, threads, spill = sys.argv[1:7]

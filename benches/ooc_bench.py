@@ -32,6 +32,7 @@ import time
 
 import numpy as np
 import polars as pl
+from _proc import PEAK_SNIPPET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -103,18 +104,8 @@ def generate(d: str, left_rows: int, right_share: float) -> tuple[str, str]:
     return lp, rp
 
 
-PEAK = """
-def reset_peak():
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-def peak():
-    with open("/proc/self/status") as f:
-        return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:"))
-reset_peak()
-"""
-
 MERGEKIT = (
-    PEAK
+    PEAK_SNIPPET
     + """
 import sys, mergekit
 lp, rp, out, limit, threads, spill = sys.argv[1:7]
@@ -127,7 +118,7 @@ print(s.rows_left, s.rows_right, s.rows_written, peak(), s.spill_bytes)
 )
 
 DUCK = (
-    PEAK
+    PEAK_SNIPPET
     + """
 import sys, duckdb
 lp, rp, out, limit, threads, spill = sys.argv[1:7]

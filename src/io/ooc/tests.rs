@@ -154,20 +154,9 @@ fn spilled_and_block_joins_match_in_memory() {
     }
     lk.push(String::new());
     rk.push(String::new());
-    let mk = |keys: &[String], col: &str, tag: &str| -> Vec<RecordBatch> {
-        keys.chunks(257)
-            .enumerate()
-            .map(|(c, ks)| {
-                let k: Vec<Option<&str>> = ks.iter().map(|s| (!s.is_empty()).then_some(s.as_str())).collect();
-                let v: Vec<String> = (0..ks.len()).map(|i| format!("{tag}{c}_{i}")).collect();
-                let v: Vec<&str> = v.iter().map(String::as_str).collect();
-                batch(&k, &v, "k", col)
-            })
-            .collect()
-    };
     for kind in JoinKind::KEYED {
-        let (big, _) = run(kind, 1 << 40, mk(&lk, "a", "L"), mk(&rk, "b", "R"));
-        let (small, s) = run(kind, 1 << 20, mk(&lk, "a", "L"), mk(&rk, "b", "R"));
+        let (big, _) = run(kind, 1 << 40, keyed(&lk, "a", "L"), keyed(&rk, "b", "R"));
+        let (small, s) = run(kind, 1 << 20, keyed(&lk, "a", "L"), keyed(&rk, "b", "R"));
         assert!(s.spilled, "{kind:?} {s:?}");
         // Pair-producing kinds overflow the output cap on the heavy key and fall back to blocks.
         let pairs = matches!(
