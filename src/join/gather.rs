@@ -54,8 +54,8 @@ impl<'a> Rows<'a> {
         }
     }
 
-    /// The picks of output rows `indices` (-1: a null row).
-    pub fn picks(&self, indices: &[i64]) -> Picks {
+    /// The picks of output rows `indices` (-1: a null row); a single batch's picks share `indices`' buffer.
+    pub fn picks(&self, indices: &ScalarBuffer<i64>) -> Picks {
         if self.batches.len() <= 1 {
             return Picks::One(index_array(indices));
         }
@@ -99,7 +99,11 @@ impl<'a> Rows<'a> {
 
 /// The rows of a table (`batches` sharing `schema`) at `indices`, where -1 gives an all-null row.
 /// Fields become nullable when any index is -1.
-pub fn take_rows(schema: &SchemaRef, batches: &[RecordBatch], indices: &[i64]) -> Result<Vec<RecordBatch>> {
+pub fn take_rows(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    indices: &ScalarBuffer<i64>,
+) -> Result<Vec<RecordBatch>> {
     let rows = Rows::new(batches, schema);
     let any_missing = indices.par_iter().any(|&i| i < 0);
     let out_schema = if any_missing {
@@ -120,7 +124,7 @@ pub fn take_rows(schema: &SchemaRef, batches: &[RecordBatch], indices: &[i64]) -
         .collect();
     let picks: Vec<Picks> = ranges
         .par_iter()
-        .map(|&(start, end)| rows.picks(&indices[start..end]))
+        .map(|&(start, end)| rows.picks(&indices.slice(start, end - start)))
         .collect();
     let tasks: Vec<(usize, usize)> = (0..ranges.len())
         .flat_map(|r| (0..n_columns).map(move |c| (r, c)))
@@ -145,9 +149,10 @@ pub fn take_rows(schema: &SchemaRef, batches: &[RecordBatch], indices: &[i64]) -
         .collect()
 }
 
-/// Indices as an Arrow array; -1 becomes a null index, which `take` turns into a null value.
-fn index_array(indices: &[i64]) -> Int64Array {
-    let values = ScalarBuffer::from(indices.to_vec());
+/// Indices as an Arrow array over the same buffer (no copy); -1 becomes a null index, which `take` turns into
+/// a null value.
+fn index_array(indices: &ScalarBuffer<i64>) -> Int64Array {
+    let values = indices.clone();
     let nulls = if indices.iter().any(|&i| i < 0) {
         Some(NullBuffer::new(BooleanBuffer::collect_bool(indices.len(), |k| {
             indices[k] >= 0
@@ -347,7 +352,7 @@ mod tests {
         let b1 =
             RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec!["a", "b"]))]).unwrap();
         let b2 = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec!["c"]))]).unwrap();
-        let out = take_rows(&schema, &[b1, b2], &[2, -1, 0]).unwrap();
+        let out = take_rows(&schema, &[b1, b2], &vec![2, -1, 0].into()).unwrap();
         assert_eq!(out.len(), 1);
         let s = out[0].column(0).as_string::<i32>();
         assert_eq!((s.value(0), s.is_null(1), s.value(2)), ("c", true, "a"));
@@ -376,8 +381,9 @@ mod tests {
         ];
         let whole = arrow_select::concat::concat_batches(&schema, &parts).unwrap();
         let idx = [5, -1, 0, 3, 1, 4, -1, 2, 5];
-        let many = take_rows(&schema, &parts, &idx).unwrap();
-        let one = take_rows(&schema, std::slice::from_ref(&whole), &idx).unwrap();
+        let buffer = ScalarBuffer::from(idx.to_vec());
+        let many = take_rows(&schema, &parts, &buffer).unwrap();
+        let one = take_rows(&schema, std::slice::from_ref(&whole), &buffer).unwrap();
         let values = |b: &RecordBatch| {
             let d = arrow_cast::cast(b.column(0), &DataType::Utf8).unwrap();
             let d = d.as_string::<i32>();
@@ -411,7 +417,7 @@ mod tests {
             arrow_schema::DataType::Int64,
             true,
         )]));
-        let out = take_rows(&schema, &[], &[-1, -1]).unwrap();
+        let out = take_rows(&schema, &[], &vec![-1, -1].into()).unwrap();
         let x = out[0].column(0).as_primitive::<Int64Type>();
         assert_eq!(x.null_count(), 2);
     }

@@ -88,8 +88,8 @@ impl Driver<'_> {
             .collect();
         let none = vec![-1i64; rows.len()];
         match side {
-            SideId::Left => self.emit(batches, &[], &rows, &none),
-            SideId::Right => self.emit(&[], batches, &none, &rows),
+            SideId::Left => self.emit(batches, &[], rows, none),
+            SideId::Right => self.emit(&[], batches, none, rows),
         }
     }
 
@@ -120,7 +120,7 @@ impl Driver<'_> {
                 Ok((li, ri)) => {
                     li.iter().for_each(|&i| lmatched.set(lbase + i as usize));
                     ri.iter().for_each(|&j| rmatched.set(rbase + j as usize));
-                    self.emit(lb, rb, &li, &ri)
+                    self.emit(lb, rb, li, ri)
                 }
                 Err(MergeError::OutputTooLarge { .. } | MergeError::OutOfMemory { .. }) => {
                     // Halve the side with more rows and try each half.

@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use arrow_array::{new_empty_array, Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
+use arrow_buffer::ScalarBuffer;
 use arrow_cast::cast;
 use arrow_select::concat::concat;
 use arrow_select::zip::zip;
@@ -66,7 +67,7 @@ impl Driver<'_> {
         kind: JoinKind,
     ) -> Result<()> {
         let (li, ri) = self.engine(lb, rb, kind, false)?;
-        self.emit(lb, rb, &li, &ri)
+        self.emit(lb, rb, li, ri)
     }
 
     /// Gather and write output rows `li`/`ri` (-1: no row) of the loaded batches.
@@ -74,9 +75,11 @@ impl Driver<'_> {
         &mut self,
         lb: &[RecordBatch],
         rb: &[RecordBatch],
-        li: &[i64],
-        ri: &[i64],
+        li: Vec<i64>,
+        ri: Vec<i64>,
     ) -> Result<()> {
+        // Owned buffers, so every output slice's picks share them instead of copying.
+        let (li, ri) = (ScalarBuffer::from(li), ScalarBuffer::from(ri));
         let lrows = Rows::new(lb, &self.r.lschema);
         let rrows = Rows::new(rb, &self.r.rschema);
         let slices: Vec<(usize, usize)> = (0..li.len())
@@ -88,7 +91,7 @@ impl Driver<'_> {
             self.args.cancel.check()?;
             let batches: Vec<RecordBatch> = chunk
                 .par_iter()
-                .map(|&(s, e)| self.output_batch(&lrows, &rrows, &li[s..e], &ri[s..e]))
+                .map(|&(s, e)| self.output_batch(&lrows, &rrows, &li.slice(s, e - s), &ri.slice(s, e - s)))
                 .collect::<Result<_>>()?;
             for b in &batches {
                 self.out.write(b)?;
@@ -105,8 +108,8 @@ impl Driver<'_> {
         &self,
         lrows: &Rows,
         rrows: &Rows,
-        li: &[i64],
-        ri: &[i64],
+        li: &ScalarBuffer<i64>,
+        ri: &ScalarBuffer<i64>,
     ) -> Result<RecordBatch> {
         let lpicks = lrows.picks(li);
         let rpicks = rrows.picks(ri);
