@@ -105,7 +105,7 @@ fn input(side: &Bound<'_, PyAny>, size_hint: u64, opts: &CsvOptions) -> PyResult
     })
 }
 
-/// Returns the summary as a dict.
+/// Returns the summary as a dict of `Summary`'s fields.
 #[pyfunction]
 #[pyo3(signature = (left, right, output, *, left_on, right_on, how, plan, memory_limit, left_size=0, right_size=0,
                     sep="\t", quotechar=Some("\""), header=true, on_bad_lines="error", output_sep=Some("\t"),
@@ -183,23 +183,7 @@ pub(crate) fn join_files<'py>(
         let pool = crate::pool::pool(args.threads)?;
         pool.install(|| ooc::join_files(l, r, &args))
     })?;
-    let d = PyDict::new(py);
-    d.set_item("rows_left", s.rows_left)?;
-    d.set_item("rows_right", s.rows_right)?;
-    d.set_item("rows_written", s.rows_written)?;
-    d.set_item("spilled", s.spilled)?;
-    d.set_item("streamed", s.streamed)?;
-    d.set_item("spill_bytes", s.spill_bytes)?;
-    d.set_item("spill_raw_bytes", s.spill_raw_bytes)?;
-    d.set_item("partitions", s.partitions)?;
-    d.set_item("max_depth", s.max_depth)?;
-    d.set_item("block_joins", s.block_joins)?;
-    d.set_item("peak_rss_bytes", s.peak_rss_bytes)?;
-    d.set_item("bad_lines_left", s.bad_lines_left)?;
-    d.set_item("bad_lines_right", s.bad_lines_right)?;
-    d.set_item("warnings", s.warnings)?;
-    d.set_item("seconds", s.seconds)?;
-    Ok(d)
+    s.into_pyobject(py)
 }
 
 /// Column names of a delimited file (reads only up to its first record).

@@ -65,7 +65,10 @@ pub struct Progress {
     pub rows_written: AtomicU64,
 }
 
+/// What a join did. With the `python` feature it crosses to Python in one conversion, as a dict of its
+/// fields (`mergekit.files.JoinSummary` takes them as they are).
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "python", derive(pyo3::IntoPyObject))]
 pub struct Summary {
     pub rows_left: u64,
     pub rows_right: u64,
