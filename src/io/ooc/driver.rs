@@ -52,6 +52,33 @@ impl Driver<'_> {
         }
     }
 
+    /// The next block of `src` (about `block` input bytes) with its keys normalised, batch by batch in
+    /// parallel; its rows are counted for `side` and the progress set to `base` plus what `src` has read.
+    /// `None` at the end of `src`. Every reader of an input goes through it.
+    pub(super) fn next_normalised(
+        &mut self,
+        src: &mut Source,
+        side: SideId,
+        block: usize,
+        base: u64,
+    ) -> Result<Option<Vec<RecordBatch>>> {
+        let Some(batches) = src.next_block(block, &self.args.cancel)? else {
+            return Ok(None);
+        };
+        let (keys, schema) = self.side_info(side);
+        let types = self.key_types();
+        let batches: Vec<RecordBatch> = batches
+            .par_iter()
+            .map(|b| normalise(b, keys, &types, schema))
+            .collect::<Result<_>>()?;
+        self.count_rows(side, batches.iter().map(|b| b.num_rows() as u64).sum());
+        self.args
+            .progress
+            .done_bytes
+            .store(base + src.position(), Ordering::Relaxed);
+        Ok(Some(batches))
+    }
+
     pub(super) fn read_all(
         &mut self,
         src: &mut Source,
@@ -59,25 +86,16 @@ impl Driver<'_> {
         block: usize,
         base: u64,
     ) -> Result<Vec<RecordBatch>> {
-        let (keys, schema) = self.side_info(side);
-        let (keys, schema) = (keys.to_vec(), Arc::clone(schema));
-        let types = self.key_types();
         let mut all = Vec::new();
-        while let Some(batches) = src.next_block(block, &self.args.cancel)? {
-            for b in batches {
-                self.count_rows(side, b.num_rows() as u64);
-                all.push(normalise(&b, &keys, &types, &schema)?);
-            }
-            self.args
-                .progress
-                .done_bytes
-                .store(base + src.position(), Ordering::Relaxed);
+        while let Some(batches) = self.next_normalised(src, side, block, base)? {
+            all.extend(batches);
         }
         Ok(all)
     }
 
     /// Partition both inputs to spill files and join each partition pair. `held` is a side already read
-    /// whole (it did not fit after all); its rows are partitioned first and its source is exhausted.
+    /// whole by `read_all` (it did not fit after all); its rows are partitioned first and its source is
+    /// exhausted.
     pub(super) fn partition_join(
         &mut self,
         ls: &mut Source,
@@ -97,9 +115,7 @@ impl Driver<'_> {
             None => (None, None),
         };
         if lfirst.is_none() {
-            lfirst = ls.next_block(block, &self.args.cancel)?;
-            let rows = lfirst.iter().flatten().map(|b| b.num_rows() as u64).sum();
-            self.count_rows(SideId::Left, rows);
+            lfirst = self.next_normalised(ls, SideId::Left, block, 0)?;
         }
         // Size the partitions from a sample: the first block of the left input tells how many Arrow bytes
         // and rows an input byte becomes, so each partition pair's engine footprint is about a quarter of
@@ -145,36 +161,28 @@ impl Driver<'_> {
     ) -> Result<Vec<SpillFile>> {
         let (keys, schema) = self.side_info(side);
         let (keys, schema) = (keys.to_vec(), Arc::clone(schema));
-        let types = self.key_types();
         let mut writers = (0..1usize << bits)
             .map(|_| spill.writer(&schema))
             .collect::<Result<Vec<_>>>()?;
         let mut first = first;
         loop {
-            // `first` was counted by whoever read it.
+            // `first` was read (counted and normalised) by the caller.
             let batches = match first.take() {
                 Some(b) => b,
-                None => match src.next_block(block, &self.args.cancel)? {
-                    Some(b) => {
-                        self.count_rows(side, b.iter().map(|b| b.num_rows() as u64).sum());
-                        b
-                    }
+                None => match self.next_normalised(src, side, block, base)? {
+                    Some(b) => b,
                     None => break,
                 },
             };
             let pieces: Vec<Vec<RecordBatch>> = batches
                 .into_par_iter()
-                .map(|b| split_batch(&normalise(&b, &keys, &types, &schema)?, &keys, SPILL_SEED, bits))
+                .map(|b| split_batch(&b, &keys, SPILL_SEED, bits))
                 .collect::<Result<_>>()?;
             for per_part in pieces {
                 for (w, b) in writers.iter_mut().zip(per_part) {
                     w.write(&b)?;
                 }
             }
-            self.args
-                .progress
-                .done_bytes
-                .store(base + src.position(), Ordering::Relaxed);
         }
         writers.into_iter().map(|w| w.finish(spill)).collect()
     }

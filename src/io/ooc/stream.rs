@@ -5,15 +5,11 @@
 //! pairs are out; the held side's unmatched rows (a right or outer join holding the right side) are
 //! emitted once, after the last block, from a bitmap of the held rows that found a partner.
 
-use std::sync::atomic::Ordering;
-
 use arrow_array::RecordBatch;
-use rayon::prelude::*;
 
 use super::args::SideId;
 use super::block::BitSet;
 use super::driver::Driver;
-use super::keys::normalise;
 use super::source::Source;
 use crate::error::Result;
 
@@ -32,19 +28,11 @@ impl Driver<'_> {
             SideId::Left => SideId::Right,
             SideId::Right => SideId::Left,
         };
-        let (keys, schema) = self.side_info(streamed_side);
-        let (keys, schema) = (keys.to_vec(), std::sync::Arc::clone(schema));
-        let types = self.key_types();
         let kind = self.args.kind;
         let held_rows: usize = held.iter().map(RecordBatch::num_rows).sum();
         let mut held_matched = BitSet::new(held_rows);
-        while let Some(batches) = src.next_block(block, &self.args.cancel)? {
-            let batches: Vec<RecordBatch> = batches
-                .par_iter()
-                .map(|b| normalise(b, &keys, &types, &schema))
-                .collect::<Result<_>>()?;
+        while let Some(batches) = self.next_normalised(src, streamed_side, block, base)? {
             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-            self.count_rows(streamed_side, rows as u64);
             let mut matched = BitSet::new(rows);
             match held_side {
                 SideId::Right => {
@@ -55,10 +43,6 @@ impl Driver<'_> {
                 }
             }
             self.emit_decided(streamed_side, &batches, 0, &matched)?;
-            self.args
-                .progress
-                .done_bytes
-                .store(base + src.position(), Ordering::Relaxed);
         }
         self.emit_decided(held_side, held, 0, &held_matched)
     }
