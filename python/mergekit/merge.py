@@ -48,7 +48,7 @@ import pandas as pd
 import pyarrow as pa
 from pandas.api.types import is_list_like
 
-from mergekit import _args, _arrow, _frames, _native, _pandas_take, _polars, _vocab, _warnings
+from mergekit import _args, _arrow, _frames, _native, _pandas_take, _polars, _vocab
 from mergekit._pandas_keys import engine_indexers
 from mergekit.exceptions import (
     DuplicateColumnError,
@@ -629,23 +629,22 @@ def merge(
     }
     lkind = _frames.kind_of(left)
     if lkind == _frames.PANDAS:
-        with _warnings.attributed_to_caller():
-            return _merge_pandas(
-                left,
-                right,
-                how,
-                on,
-                left_on,
-                right_on,
-                left_index,
-                right_index,
-                sort,
-                suffixes,
-                copy,
-                indicator,
-                validate,
-                engine,
-            )
+        return _merge_pandas(
+            left,
+            right,
+            how,
+            on,
+            left_on,
+            right_on,
+            left_index,
+            right_index,
+            sort,
+            suffixes,
+            copy,
+            indicator,
+            validate,
+            engine,
+        )
     if isinstance(right, (pd.DataFrame, pd.Series)):
         _pdmerge._validate_operand(right)
     else:
