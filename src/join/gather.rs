@@ -105,7 +105,20 @@ pub fn take_rows(
     indices: &ScalarBuffer<i64>,
 ) -> Result<Vec<RecordBatch>> {
     let rows = Rows::new(batches, schema);
-    let any_missing = indices.par_iter().any(|&i| i < 0);
+    // One pass for both questions: is any index out of range (arrow's `take` would panic on it, so it is
+    // refused here with the index and the row count), and is any -1 (the fields become nullable)?
+    let n_rows = rows.starts.last().copied().unwrap_or(0) as i64;
+    let (low, high) = indices
+        .par_iter()
+        .fold(|| (0i64, -1i64), |(lo, hi), &i| (lo.min(i), hi.max(i)))
+        .reduce(|| (0, -1), |(a, b), (c, d)| (a.min(c), b.max(d)));
+    if low < -1 || high >= n_rows {
+        let bad = if low < -1 { low } else { high };
+        return Err(MergeError::BadArgument(format!(
+            "row index {bad} out of range for {n_rows} rows"
+        )));
+    }
+    let any_missing = low < 0;
     let out_schema = if any_missing {
         let fields: Vec<Field> = schema
             .fields()
@@ -408,6 +421,22 @@ mod tests {
             .collect();
         assert_eq!(values(&many[0]), want);
         assert_eq!(values(&one[0]), want);
+    }
+
+    #[test]
+    fn take_rows_refuses_indices_out_of_range() {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "x",
+            arrow_schema::DataType::Int64,
+            false,
+        )]));
+        let b = RecordBatch::try_new(schema.clone(), vec![int_column(vec![1, 2])]).unwrap();
+        for bad in [2, -2] {
+            let err = take_rows(&schema, std::slice::from_ref(&b), &vec![0, bad].into()).unwrap_err();
+            assert!(matches!(err, MergeError::BadArgument(_)), "{err:?}");
+            let message = format!("row index {bad} out of range for 2 rows");
+            assert!(err.to_string().contains(&message), "{err}");
+        }
     }
 
     #[test]

@@ -199,3 +199,10 @@ def test_an_unallocatable_output_is_a_memory_error_not_an_abort():
     assert isinstance(info.value, MemoryError)
     # The process is alive and the engine still works.
     assert mergekit.merge(t.slice(0, 3), t.slice(0, 2), on="k").num_rows == 6
+
+
+@pytest.mark.parametrize("bad", [5, -2])
+def test_take_refuses_row_indices_out_of_range_with_a_clear_error(bad):
+    table = pa.table({"a": [1, 2]})
+    with pytest.raises(InvalidArgumentError, match=f"row index {bad} out of range for 2 rows"):
+        _native.take(table, pa.array(np.array([0, bad], dtype=np.int64)))
