@@ -375,11 +375,9 @@ def _join_files(
     if target.streams:
         # The finished output is copied to the stream: build it in a private file first.
         base = os.path.join(temp or tempfile.gettempdir(), f"stream-{os.getpid()}")
-        native_output = _output.temp_name(base, "arrow" if out_sep is None else "tmp")
-        final = _output.temp_name(base + "-parquet", "tmp") if out_sep is None else native_output
+        native_output = _output.temp_name(base, "parquet" if out_sep is None else "tmp")
     else:
-        native_output = output if out_sep is not None else _output.temp_name(output, "arrow")
-        final = output
+        native_output = output
 
     sources = []
     sizes = []
@@ -423,17 +421,14 @@ def _join_files(
             )
         except (InputIOError, InputFormatError) as e:
             raise named(e) from e
-        if out_sep is None:
-            _ipc_to_parquet(native_output, final)
         if target.streams:
-            target.stream_from(final)
+            target.stream_from(native_output)
     finally:
         stop.set()
         if poller is not None:
             poller.join()
-        for private in {native_output, final} - {output}:
-            if os.path.exists(private):
-                os.unlink(private)
+        if native_output != output and os.path.exists(native_output):
+            os.unlink(native_output)
     if progress is not None:
         progress("done", *tracker.snapshot()[1:])
     _emit_warnings(raw.get("warnings", []))
@@ -447,21 +442,3 @@ def _poll(tracker, progress, stop: threading.Event) -> None:
     while not stop.wait(0.2):
         phase, done, total, rows = tracker.snapshot()
         progress(_PHASES[min(phase, 4)], done, total, rows)
-
-
-def _ipc_to_parquet(src: str, dst: str) -> None:
-    """Stream an Arrow IPC file into Parquet under a temporary name, then rename it into place."""
-    import pyarrow.parquet as pq
-
-    tmp = _output.temp_name(dst, "tmp")
-    try:
-        with pa.memory_map(src) as source:
-            reader = pa.ipc.open_file(source)
-            with pq.ParquetWriter(tmp, reader.schema) as writer:
-                for i in range(reader.num_record_batches):
-                    writer.write_batch(reader.get_batch(i))
-        _output.mark_written(tmp)
-        os.replace(tmp, dst)  # the commit point
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -1,16 +1,21 @@
-//! The output file: delimited text (TSV/CSV) or Arrow IPC (which the Python side turns into Parquet),
-//! written under a hidden temporary name beside the target and renamed over it only when complete, so a
-//! failed, interrupted or killed run never leaves a partial output at the target path.
+//! The output file: delimited text (TSV/CSV) or Parquet (row groups encoded as batches arrive, so the
+//! output is never held whole), written under a hidden temporary name beside the target and renamed over
+//! it only when complete, so a failed, interrupted or killed run never leaves a partial output at the
+//! target path.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
-use arrow_ipc::writer::FileWriter;
-use arrow_schema::{DataType, SchemaRef};
+use arrow_schema::{ArrowError, DataType, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::errors::ParquetError;
+use parquet::file::properties::WriterProperties;
 use rayon::prelude::*;
 
 use crate::error::{MergeError, Result};
@@ -19,16 +24,17 @@ use crate::error::{MergeError, Result};
 pub enum OutputFormat {
     /// Delimited text with `sep`, a header line, and quotes only where a value needs them (pandas'
     /// `QUOTE_MINIMAL`): a value holding the separator, a quote or a line end. Nulls are empty fields.
-    Delimited {
-        sep: u8,
-        header: bool,
-    },
-    ArrowIpc,
+    Delimited { sep: u8, header: bool },
+    /// Parquet with Snappy pages (pyarrow's and `DuckDB`'s default) and the Arrow schema in its metadata,
+    /// so pyarrow reads back the exact Arrow types.
+    Parquet,
 }
 
 enum Sink {
     Delimited { out: BufWriter<File>, sep: u8 },
-    Ipc(Box<FileWriter<BufWriter<File>>>),
+    // The writer's encoders are not `Sync`; the mutex lets an `OutputFile` sit in state that parallel
+    // tasks share (only one thread ever writes, so it is never contended).
+    Parquet(Box<Mutex<ArrowWriter<BufWriter<File>>>>),
 }
 
 pub struct OutputFile {
@@ -42,6 +48,18 @@ fn io_err(path: &Path, e: std::io::Error) -> MergeError {
     MergeError::Io {
         path: path.display().to_string(),
         source: e,
+    }
+}
+
+/// A write failure (ENOSPC and the like) names the file like any other I/O error; anything else the Parquet
+/// encoder refuses is an engine error.
+fn parquet_err(path: &Path, e: ParquetError) -> MergeError {
+    match e {
+        ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
+            Ok(io) => io_err(path, *io),
+            Err(other) => MergeError::Arrow(ArrowError::ExternalError(other)),
+        },
+        other => MergeError::Arrow(ArrowError::ExternalError(Box::new(other))),
     }
 }
 
@@ -87,7 +105,14 @@ impl OutputFile {
                 }
                 Sink::Delimited { out: w, sep }
             }
-            OutputFormat::ArrowIpc => Sink::Ipc(Box::new(FileWriter::try_new(buf, schema)?)),
+            OutputFormat::Parquet => {
+                let props = WriterProperties::builder()
+                    .set_compression(Compression::SNAPPY)
+                    .build();
+                let w = ArrowWriter::try_new(buf, Arc::clone(schema), Some(props))
+                    .map_err(|e| parquet_err(&out.tmp, e))?;
+                Sink::Parquet(Box::new(Mutex::new(w)))
+            }
         });
         Ok(out)
     }
@@ -106,7 +131,11 @@ impl OutputFile {
                     out.write_all(&p).map_err(|e| io_err(&tmp, e))?;
                 }
             }
-            Some(Sink::Ipc(w)) => w.write(batch)?,
+            Some(Sink::Parquet(w)) => w
+                .get_mut()
+                .map_err(|_| MergeError::Internal("a Parquet write panicked".into()))?
+                .write(batch)
+                .map_err(|e| parquet_err(&tmp, e))?,
             None => return Err(MergeError::Internal("write after commit".into())),
         }
         self.rows += batch.num_rows() as u64;
@@ -120,12 +149,14 @@ impl OutputFile {
             Some(Sink::Delimited { out, .. }) => {
                 out.into_inner().map_err(|e| io_err(&tmp, e.into_error()))?
             }
-            Some(Sink::Ipc(mut w)) => {
-                w.finish()?;
-                w.into_inner()?
-                    .into_inner()
-                    .map_err(|e| io_err(&tmp, e.into_error()))?
-            }
+            // `into_inner` writes the footer; the buffer is then flushed like the delimited one's.
+            Some(Sink::Parquet(w)) => w
+                .into_inner()
+                .map_err(|_| MergeError::Internal("a Parquet write panicked".into()))?
+                .into_inner()
+                .map_err(|e| parquet_err(&tmp, e))?
+                .into_inner()
+                .map_err(|e| io_err(&tmp, e.into_error()))?,
             None => return Err(MergeError::Internal("commit twice".into())),
         };
         mark_written(&file);
@@ -235,7 +266,6 @@ mod tests {
     use super::*;
     use arrow_array::{Int64Array, StringArray};
     use arrow_schema::{Field, Schema};
-    use std::sync::Arc;
 
     #[test]
     fn quotes_only_where_needed_and_appears_atomically() {
@@ -273,6 +303,57 @@ mod tests {
         let text = std::fs::read_to_string(&target).unwrap();
         assert_eq!(text, "s\tn\n\"a\tb\"\t1\n\t2\n\"q\"\"x\"\t\nplain\t-4\n");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn parquet_reads_back_the_same_batches_and_appears_atomically() {
+        use arrow_array::types::Int32Type;
+        use arrow_array::{ArrayRef, DictionaryArray, Float64Array};
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.parquet");
+        let dict: DictionaryArray<Int32Type> =
+            vec![Some("b"), None, Some("a"), Some("b")].into_iter().collect();
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![Some("a\tb"), None, Some(""), Some("é")])),
+            Arc::new(Int64Array::from(vec![Some(1), Some(2), None, Some(i64::MIN)])),
+            Arc::new(Float64Array::from(vec![
+                Some(0.5),
+                None,
+                Some(f64::NAN),
+                Some(-1.0),
+            ])),
+            Arc::new(dict),
+        ];
+        let schema = Arc::new(Schema::new(
+            cols.iter()
+                .enumerate()
+                .map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), cols).unwrap();
+        let mut out = OutputFile::create(target.to_str().unwrap(), &schema, OutputFormat::Parquet).unwrap();
+        out.write(&batch).unwrap();
+        out.write(&batch.slice(1, 2)).unwrap();
+        assert!(!target.exists());
+        out.commit().unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let file = File::open(&target).unwrap();
+        let back: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        let back = arrow_select::concat::concat_batches(&schema, &back).unwrap();
+        let want =
+            arrow_select::concat::concat_batches(&schema, &[batch.clone(), batch.slice(1, 2)]).unwrap();
+        // Same Arrow types (the schema travels in the file's metadata) and the same values, NaN included.
+        assert_eq!(back.schema(), schema);
+        for (b, w) in back.columns().iter().zip(want.columns()) {
+            assert_eq!(b.to_data(), w.to_data());
+        }
     }
 
     #[test]

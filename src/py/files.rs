@@ -142,7 +142,7 @@ pub(crate) fn join_files<'py>(
             sep: one_byte("output sep", s).map_err(err)?,
             header: output_header,
         },
-        None => OutputFormat::ArrowIpc,
+        None => OutputFormat::Parquet,
     };
     let plan = plan
         .into_iter()

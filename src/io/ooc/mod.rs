@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use crate::error::Result;
 use crate::io::spill::{SpillCompression, SpillDir};
-use crate::io::write::OutputFile;
+use crate::io::write::{OutputFile, OutputFormat};
 
 use args::reset_peak_rss;
 pub use args::{peak_rss, Input, JoinFilesArgs, OutColumn, Progress, SideId, Summary};
@@ -119,6 +119,7 @@ pub fn join_files(left: Input, right: Input, args: &JoinFilesArgs) -> Result<Sum
         rsize,
         args.spill_compression,
         strategy == Strategy::Partition,
+        args.format == OutputFormat::Parquet,
     );
     let output_dir = match std::path::Path::new(&args.output).parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -128,7 +129,7 @@ pub fn join_files(left: Input, right: Input, args: &JoinFilesArgs) -> Result<Sum
     let compression = match args.spill_compression {
         SpillCompression::Auto => disk::choose_compression(
             lsize + rsize,
-            need.output,
+            need.output_expected,
             &temp_parent,
             &output_dir,
             &disk::statvfs_probe,
