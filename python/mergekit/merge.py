@@ -48,7 +48,7 @@ import pandas as pd
 import pyarrow as pa
 from pandas.api.types import is_list_like
 
-from mergekit import _args, _arrow, _frames, _native, _pandas_take, _polars, _vocab
+from mergekit import _args, _arrow, _frames, _native, _pandas_take, _polars, _vocab, _warnings
 from mergekit._pandas_keys import engine_indexers
 from mergekit.exceptions import (
     DuplicateColumnError,
@@ -61,6 +61,9 @@ try:  # pandas' merge machinery: private, but the only way to be pandas.merge ev
     from pandas.core.reshape import merge as _pdmerge
 except ImportError as e:  # pragma: no cover - pandas too old
     raise ImportError(f"mergekit.merge needs pandas >= 2.2 ({e})") from e
+
+# pandas' warnings raised inside a merge name the caller's line, as under pandas.merge.
+_warnings.install()
 
 _MergeOperation = _pdmerge._MergeOperation
 _CrossMergeOperation = getattr(_pdmerge, "_CrossMergeOperation", None)
