@@ -68,13 +68,18 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 
 def get_spark():
     """The active session, else a new one; ``local[*]`` when nothing (spark-submit, a cluster) set one."""
-    from pyspark import SparkConf
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
     builder = SparkSession.builder.appName("merge-two-files")
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        # spark-submit started this process: its JVM holds the master (--master, spark-defaults.conf). Spark
+        # 4 also passes it down in MASTER, Spark 3.5 (EMR 7) does not, and a SparkConf made before connecting
+        # to that JVM reads nothing, so connect first (this starts no JVM) or a YARN job would run local[*].
+        SparkContext._ensure_initialized()
     master = SparkConf().get("spark.master", None) or os.environ.get("MASTER")
     if master is None:
         builder = builder.master("local[*]")
