@@ -17,7 +17,8 @@ import pyarrow as pa
 from pandas._libs.lib import is_range_indexer as _is_range_indexer  # type: ignore[attr-defined]  # one C pass
 
 from mergekit import _native
-from mergekit.exceptions import ColumnNotFoundError, InvalidMergeError, column_list
+from mergekit._resolve import check_columns
+from mergekit.exceptions import InvalidMergeError
 
 INDICATOR_CATEGORIES = ("left_only", "right_only", "both")
 
@@ -31,14 +32,6 @@ class OutputColumn:
     side: str  # "left" or "right"
     source: str
     coalesce_from: Optional[str] = None
-
-
-def check_columns(names: Sequence[str], wanted: Sequence[str], side: str) -> None:
-    missing = [w for w in wanted if w not in names]
-    if missing:
-        raise ColumnNotFoundError(
-            f"{side} key column(s) {missing} not found; the {side} side has columns {column_list(names)}"
-        )
 
 
 def plan_columns(

@@ -19,9 +19,9 @@ from typing import Callable, Optional, Union
 
 import pyarrow as pa
 
-from mergekit import _args, _native, _output, _vocab
-from mergekit._arrow import check_columns, plan_columns
-from mergekit.exceptions import InputFormatError, InputIOError, InvalidArgumentError, InvalidMergeError
+from mergekit import _args, _native, _output, _resolve, _vocab
+from mergekit._arrow import plan_columns
+from mergekit.exceptions import InputFormatError, InputIOError, InvalidArgumentError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -274,20 +274,9 @@ def join_files(
     helper thread while the join runs.
     """
     left, right, output = os.fspath(left), os.fspath(right), os.fspath(output)
-    if how not in _HOWS:
-        raise InvalidMergeError(f"how={how!r} is not supported by join_files; use one of {list(_HOWS)}")
-    if on is not None and (left_on is not None or right_on is not None):
-        raise InvalidMergeError(
-            'Can only pass argument "on" OR "left_on" and "right_on", not a combination of both.'
-        )
-    if on is not None:
-        left_on = right_on = on
-    if left_on is None or right_on is None:
-        raise InvalidMergeError("join_files needs on= (or left_on= and right_on=): the key column(s)")
-    left_on = [left_on] if isinstance(left_on, str) else list(left_on)
-    right_on = [right_on] if isinstance(right_on, str) else list(right_on)
-    if len(left_on) != len(right_on):
-        raise InvalidMergeError("len(right_on) must equal len(left_on)")
+    _resolve.join_kind(how, _HOWS, "join_files")
+    left_on, right_on = _resolve.key_arguments(how, on, left_on, right_on, infer=False, face="join_files")
+    suffixes = _resolve.suffixes(suffixes)
     limit = parse_memory(memory_limit)
     threads = _args.threads(threads)
     pipes = [_check_input(p) for p in (left, right)]
@@ -365,8 +354,8 @@ def _join_files(
 
     lcols = _columns(names[0], sep, quotechar, header)
     rcols = _columns(names[1], sep, quotechar, header)
-    check_columns(lcols, left_on, "left")
-    check_columns(rcols, right_on, "right")
+    _resolve.check_columns(lcols, left_on, "left")
+    _resolve.check_columns(rcols, right_on, "right")
     plan = [
         (c.name, c.side, c.source, c.coalesce_from)
         for c in plan_columns(lcols, rcols, left_on, right_on, how, suffixes)

@@ -46,9 +46,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pandas.api.types import is_list_like
 
-from mergekit import _args, _arrow, _frames, _native, _pandas_take, _polars, _vocab, _warnings
+from mergekit import _args, _arrow, _frames, _native, _pandas_take, _polars, _resolve, _vocab, _warnings
 from mergekit._pandas_keys import engine_indexers
 from mergekit.exceptions import (
     DuplicateColumnError,
@@ -454,14 +453,6 @@ def _merge_pandas(
 # Arrow / polars inputs
 
 
-def _as_list(x) -> Optional[list]:
-    if x is None:
-        return None
-    if is_list_like(x) and not isinstance(x, tuple):
-        return list(x)
-    return [x]
-
-
 def _check_unique_names(table: pa.Table, side: str) -> None:
     names = table.column_names
     if len(set(names)) != len(names):
@@ -469,37 +460,6 @@ def _check_unique_names(table: pa.Table, side: str) -> None:
         raise DuplicateColumnError(
             f"the {side} input has duplicate column names {dupes}; rename them before merging"
         )
-
-
-def _resolve_arrow_keys(lnames, rnames, how, on, left_on, right_on):
-    on, left_on, right_on = _as_list(on), _as_list(left_on), _as_list(right_on)
-    if how == "cross":
-        if on is not None or left_on is not None or right_on is not None:
-            raise InvalidMergeError(
-                "Can not pass on, right_on, left_on or set right_index=True or left_index=True"
-            )
-        return [], []
-    if on is None and left_on is None and right_on is None:
-        common = [c for c in lnames if c in set(rnames)]
-        if not common:
-            raise InvalidMergeError(
-                "No common columns to perform merge on. Merge options: left_on=None, right_on=None, "
-                "left_index=False, right_index=False"
-            )
-        return common, common
-    if on is not None:
-        if left_on is not None or right_on is not None:
-            raise InvalidMergeError(
-                'Can only pass argument "on" OR "left_on" and "right_on", not a combination of both.'
-            )
-        return on, on
-    if left_on is None:
-        raise InvalidMergeError('Must pass "left_on" OR "left_index".')
-    if right_on is None:
-        raise InvalidMergeError('Must pass "right_on" OR "right_index".')
-    if len(left_on) != len(right_on):
-        raise ValueError("len(right_on) must equal len(left_on)")
-    return left_on, right_on
 
 
 def _merge_arrow(
@@ -525,8 +485,7 @@ def _merge_arrow(
         )
     if not isinstance(left_index, bool) or not isinstance(right_index, bool):
         raise ValueError("left_index and right_index must be of type bool")
-    if how not in _vocab.MERGE_HOWS:
-        raise ValueError(f"'{how}' is not a valid Merge type: {', '.join(_vocab.MERGE_HOWS)}")
+    _resolve.join_kind(how, _vocab.MERGE_HOWS)
     if lkind == _frames.POLARS:
         # polars frames stay polars: only their key columns are exported (see _polars).
         lt = left
@@ -538,17 +497,8 @@ def _merge_arrow(
         _check_unique_names(lt, "left")
         _check_unique_names(rt, "right")
         lnames, rnames = lt.column_names, rt.column_names
-    lon, ron = _resolve_arrow_keys(lnames, rnames, how, on, left_on, right_on)
-    _arrow.check_columns(lnames, lon, "left")
-    _arrow.check_columns(rnames, ron, "right")
-    if not is_list_like(suffixes, allow_sets=False) or isinstance(suffixes, dict):
-        raise TypeError(
-            f"Passing 'suffixes' as a {type(suffixes)}, is not supported. "
-            "Provide 'suffixes' as a tuple instead."
-        )
-    suffixes = tuple(suffixes)
-    if len(suffixes) != 2:
-        raise ValueError(f"too many values to unpack (expected 2): suffixes={suffixes!r}")
+    lon, ron = _resolve.key_columns(lnames, rnames, how, on, left_on, right_on)
+    suffixes = _resolve.suffixes(suffixes)
     if indicator is not False and not isinstance(indicator, (bool, str)):
         raise ValueError("indicator option can only accept boolean or string arguments")
     if indicator:

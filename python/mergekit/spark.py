@@ -39,7 +39,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import pyarrow as pa
 
-from mergekit import _arrow, _vocab
+from mergekit import _arrow, _resolve, _vocab
 from mergekit._arrow import OutputColumn
 from mergekit.exceptions import InvalidMergeError, KeyTypeMismatchError
 
@@ -296,37 +296,6 @@ def _broadcast_partition(
 # --------------------------------------------------------------------------------------------------------
 
 
-def _resolve_keys(left, right, on, left_on, right_on, how) -> tuple[list[str], list[str]]:
-    def as_list(x) -> list[str]:
-        return [x] if isinstance(x, str) else list(x)
-
-    if how == "cross":
-        if on is not None or left_on is not None or right_on is not None:
-            raise InvalidMergeError("Can not pass on, right_on or left_on with how='cross'")
-        return [], []
-    if on is not None:
-        if left_on is not None or right_on is not None:
-            raise InvalidMergeError(
-                'Can only pass argument "on" OR "left_on" and "right_on", not a combination.'
-            )
-        lo = ro = as_list(on)
-    elif left_on is not None and right_on is not None:
-        lo, ro = as_list(left_on), as_list(right_on)
-        if len(lo) != len(ro):
-            raise InvalidMergeError("len(right_on) must equal len(left_on)")
-    elif left_on is not None or right_on is not None:
-        raise InvalidMergeError('Must pass "left_on" and "right_on" together (or "on")')
-    else:
-        lo = ro = [c for c in left.columns if c in set(right.columns)]
-        if not lo:
-            raise InvalidMergeError("No common columns to perform merge on; pass on= or left_on/right_on")
-    if not lo:
-        raise InvalidMergeError("at least one key column is needed (or use how='cross')")
-    _arrow.check_columns(left.columns, lo, "left")
-    _arrow.check_columns(right.columns, ro, "right")
-    return lo, ro
-
-
 def _common_type(spark, lt, rt):
     """The type Spark would compare two key types as (its own coercion rules, asked of the analyzer)."""
     if lt == rt:
@@ -463,14 +432,14 @@ def merge(
     from pyspark.sql import functions as F
     from pyspark.sql.types import StructField, StructType
 
-    if how not in HOWS:
-        raise InvalidMergeError(f"how must be one of {HOWS}, not {how!r}")
+    _resolve.join_kind(how, HOWS, "mergekit.spark.merge")
     if strategy not in STRATEGIES:
         raise InvalidMergeError(f"strategy must be one of {STRATEGIES}, not {strategy!r}")
     if buckets is not None and int(buckets) < 1:
         raise InvalidMergeError("buckets must be a positive integer")
     spark = left.sparkSession
-    lo, ro = _resolve_keys(left, right, on, left_on, right_on, how)
+    lo, ro = _resolve.key_columns(left.columns, right.columns, how, on, left_on, right_on)
+    suffixes = _resolve.suffixes(suffixes)
 
     # One common type per key pair, cast in Spark, so that both sides hash (and compare) alike.
     for lk, rk in zip(lo, ro):

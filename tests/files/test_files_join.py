@@ -227,3 +227,45 @@ def test_peak_memory_stays_near_the_budget(tmp_path):
     assert inputs > 3 * budget
     print(f"peak above baseline: {extra / 2**20:.1f} MiB, budget {budget / 2**20:.0f} MiB")
     assert extra < 3 * budget, f"join used {extra / 2**20:.0f} MiB over {before / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"on": "ID", "left_on": "ID"},
+        {"left_on": "ID"},
+        {"right_on": "ID"},
+        {"left_on": ["ID", "v"], "right_on": ["ID"]},
+        {"on": "nope"},
+        {"left_on": "ID", "right_on": "nope"},
+        {"on": "ID", "suffixes": {"_a", "_b"}},
+        {"on": "ID", "suffixes": ("_a", "_b", "_c")},
+    ],
+)
+def test_a_bad_key_specification_gets_pandas_error_on_every_face(tmp_path, kwargs):
+    # One resolution layer (_resolve) for every face: join_files says what mergekit.merge on Arrow tables
+    # says, and both raise what pandas.merge raises (the oracle: its class, and its message's words, which
+    # mergekit may follow with the offending value).
+    lp, rp = tmp_path / "l.tsv", tmp_path / "r.tsv"
+    write_tsv(lp, ["ID", "v"], [("1", "a")])
+    write_tsv(rp, ["ID", "v"], [("1", "b")])
+    frame = pa.table({"ID": ["1"], "v": ["a"]})
+    with pytest.raises(Exception) as from_pandas:
+        frame.to_pandas().merge(frame.to_pandas(), **kwargs)
+    with pytest.raises(type(from_pandas.value)) as from_merge:
+        mergekit.merge(frame, frame, **kwargs)
+    with pytest.raises(type(from_merge.value)) as from_files:
+        mergekit.join_files(lp, rp, tmp_path / "o.tsv", **kwargs)
+    assert str(from_files.value) == str(from_merge.value)
+    if not isinstance(from_pandas.value, KeyError):  # pandas' KeyError names only the column
+        assert str(from_merge.value).startswith(str(from_pandas.value))
+    assert sorted(os.listdir(tmp_path)) == ["l.tsv", "r.tsv"]
+
+
+def test_join_files_needs_its_keys_named_and_has_no_cross_join(tmp_path):
+    lp = tmp_path / "l.tsv"
+    write_tsv(lp, ["ID"], [("1",)])
+    with pytest.raises(InvalidMergeError, match=r"join_files needs on="):
+        mergekit.join_files(lp, lp, tmp_path / "o.tsv")
+    with pytest.raises(InvalidMergeError, match=r"how='cross' is not a valid Merge type for join_files"):
+        mergekit.join_files(lp, lp, tmp_path / "o.tsv", how="cross")

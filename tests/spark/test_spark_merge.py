@@ -10,6 +10,7 @@ from functools import reduce
 import pyarrow as pa
 import pytest
 
+import mergekit
 import mergekit.spark as mks
 from mergekit.exceptions import ColumnNotFoundError, InvalidMergeError
 
@@ -398,6 +399,28 @@ def test_errors(spark, sides):
     bad = spark.createDataFrame([(b"x",)], "k binary")
     with pytest.raises(ValueError):
         mks.merge(bad, right, on="k")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"on": "k", "left_on": "k"},
+        {"left_on": "k"},
+        {"left_on": ["k", "lx"], "right_on": ["k"]},
+        {"on": "nope"},
+        {"how": "cross", "on": "k"},
+        {"on": "k", "suffixes": {"_a", "_b"}},
+    ],
+)
+def test_a_bad_specification_says_what_mergekit_merge_says(spark, sides, kwargs):
+    # One resolution layer for every face: the same mistake, the same class and message as on Arrow tables.
+    left, right, _, _ = sides("int")
+    lt, rt = (pa.table({c: pa.array([], pa.int64()) for c in df.columns}) for df in (left, right))
+    with pytest.raises(Exception) as from_merge:
+        mergekit.merge(lt, rt, **kwargs)
+    with pytest.raises(type(from_merge.value)) as from_spark:
+        mks.merge(left, right, **kwargs)
+    assert str(from_spark.value) == str(from_merge.value)
 
 
 def test_rust_threads_follow_task_cpus(spark):
