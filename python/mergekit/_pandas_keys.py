@@ -150,6 +150,12 @@ def _family(t: pa.DataType) -> str:
     return str(t)
 
 
+def _nested(t: pa.DataType) -> bool:
+    """Object keys holding tuples (hashable, so pandas joins them) arrive as Arrow lists or structs, which
+    the engine does not compare: they are numbered like any other object key."""
+    return pa.types.is_nested(t)
+
+
 def _same_family(lt: pa.DataType, rt: pa.DataType) -> bool:
     """Whether the engine compares these two key types by value (it unifies within a family); pandas may
     still accept other pairs (bool vs int, numbers vs objects), which go through integer codes instead."""
@@ -173,8 +179,20 @@ def engine_indexers(
     larrs, rarrs = [], []
     for lk, rk in zip(left_keys, right_keys):
         la, ra = _key_pair(lk, rk, sort, engine.get("nulls_equal", True), nat_first)
-        if la is None or ra is None or not _same_family(la.type, ra.type):
-            la, ra = _factorized_pair(lk, rk, sort)
+        if (
+            la is None
+            or ra is None
+            or _nested(la.type)
+            or _nested(ra.type)
+            or not _same_family(la.type, ra.type)
+        ):
+            try:
+                la, ra = _factorized_pair(lk, rk, sort)
+            except TypeError:
+                # Unhashable values (lists): pandas cannot number them either. Nested Arrow arrays go on, and
+                # the engine refuses them naming the key and its type.
+                if la is None or ra is None:
+                    raise
         larrs.append(la)
         rarrs.append(ra)
     lnames = [_name(left_names[i] if i < len(left_names) else None, i) for i in range(n)]

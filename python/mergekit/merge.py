@@ -24,8 +24,9 @@ pandas behaviour not matched (the testable ones are pinned in ``tests/pandas_par
   rows by comparing tuples containing NaN (not a total order); mergekit orders level by level, missing last.
 - Index-on-index joins of object indexes mixing ``None`` and ``NaN``: pandas' ``Index.join`` treats them as
   different keys (its column merges do not); mergekit treats every missing key alike.
-- List keys (and other nested values) raise ``UnsupportedKeyTypeError`` (a ``TypeError``); pandas joins them
-  on some of its code paths and raises "unhashable type" on others.
+- List keys (and other unhashable nested values) raise ``UnsupportedKeyTypeError`` (a ``TypeError``); pandas
+  joins them on some of its code paths and raises "unhashable type" on others. Tuple keys (hashable) are
+  joined as pandas joins them.
 - Keys Arrow cannot hold (object columns mixing types, Period, Interval) are numbered with
   ``pandas.factorize`` at the boundary and the engine joins the numbers; where pandas cannot order a mix of
   types either, ``sort=True`` may order it differently.

@@ -99,3 +99,36 @@ def test_pandas_index_merges_carry_the_index():
     ):
         r = right if "right_index" in kwargs else RIGHT
         assert_same(mergekit.merge(left, r, **kwargs), pd.merge(left, r, **kwargs))
+
+
+def _tuples(values) -> pd.Index:
+    return pd.Index(values, tupleize_cols=False, name="t")
+
+
+TUPLE_LEFT = pd.DataFrame({"a": [1, 2, 3, 4]}, index=_tuples([(3, 4), (1, 2), (5, 6), (1, 2)]))
+TUPLE_RIGHT = pd.DataFrame({"b": [7, 8, 9]}, index=_tuples([(1, 2), (3, 4), (9, 9)]))
+
+
+@pytest.mark.parametrize("how", ["inner", "left", "right", "outer"])
+@pytest.mark.parametrize("sort", [False, True])
+@pytest.mark.parametrize(
+    "shape", ["index-index", "column-index", "column-column", "multiindex-level"], ids=str
+)
+def test_pandas_tuple_valued_keys_join_like_pandas(how, sort, shape):
+    # Tuples are hashable, so pandas joins them; Arrow reads them as lists, which the engine does not
+    # compare, so mergekit numbers them (pandas.factorize) and the engine joins the numbers.
+    left, right = TUPLE_LEFT, TUPLE_RIGHT
+    kwargs: dict = {"how": how, "sort": sort}
+    if shape == "index-index":
+        kwargs.update(left_index=True, right_index=True)
+    elif shape == "column-index":
+        left = left.reset_index()
+        kwargs.update(left_on="t", right_index=True)
+    elif shape == "column-column":
+        left, right = left.reset_index(), right.reset_index()
+        kwargs.update(on="t")
+    else:
+        left = left.set_index(pd.Index([10, 20, 30, 40], name="x"), append=True)
+        right = right.set_index(pd.Index([10, 20, 30], name="x"), append=True)
+        kwargs.update(left_index=True, right_index=True)
+    assert_same(mergekit.merge(left, right, **kwargs), pd.merge(left, right, **kwargs))
