@@ -9,6 +9,7 @@ __all__ = [
     "error_class_names",
     "join_files",
     "join_indices",
+    "key_types_compare",
     "read_csv",
     "register_error_classes",
     "take",
@@ -17,6 +18,9 @@ __all__ = [
 
 class _ArrowStream(Protocol):
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any: ...
+
+class _ArrowSchema(Protocol):
+    def __arrow_c_schema__(self) -> Any: ...
 
 class _ArrowArray(Protocol):
     def __arrow_c_array__(self, requested_schema: Any = None) -> Any: ...
@@ -58,6 +62,8 @@ def take_block(
     -1 rows NaN)."""
 
 def default_threads() -> int: ...
+def key_types_compare(left: _ArrowSchema, right: _ArrowSchema) -> bool:
+    """Whether the engine joins keys of these two Arrow types by value (else the caller numbers them)."""
 
 # --- files (src/py/files.rs) ---
 

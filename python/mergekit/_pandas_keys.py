@@ -138,30 +138,6 @@ def _name(n: Any, i: int) -> str:
     return str(n) if isinstance(n, (str, int, float, tuple)) else f"key_{i}"
 
 
-def _family(t: pa.DataType) -> str:
-    if pa.types.is_dictionary(t):
-        return _family(t.value_type)
-    if pa.types.is_integer(t) or pa.types.is_floating(t):
-        return "number"
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return "string"
-    if pa.types.is_timestamp(t):
-        return f"timestamp{t.tz is not None}"
-    return str(t)
-
-
-def _nested(t: pa.DataType) -> bool:
-    """Object keys holding tuples (hashable, so pandas joins them) arrive as Arrow lists or structs, which
-    the engine does not compare: they are numbered like any other object key."""
-    return pa.types.is_nested(t)
-
-
-def _same_family(lt: pa.DataType, rt: pa.DataType) -> bool:
-    """Whether the engine compares these two key types by value (it unifies within a family); pandas may
-    still accept other pairs (bool vs int, numbers vs objects), which go through integer codes instead."""
-    return pa.types.is_null(lt) or pa.types.is_null(rt) or _family(lt) == _family(rt)
-
-
 def engine_indexers(
     left_keys: Sequence[Any],
     right_keys: Sequence[Any],
@@ -179,13 +155,9 @@ def engine_indexers(
     larrs, rarrs = [], []
     for lk, rk in zip(left_keys, right_keys):
         la, ra = _key_pair(lk, rk, sort, engine.get("nulls_equal", True), nat_first)
-        if (
-            la is None
-            or ra is None
-            or _nested(la.type)
-            or _nested(ra.type)
-            or not _same_family(la.type, ra.type)
-        ):
+        # The engine says which Arrow types it compares by value; pandas coerces the other pairs it accepts
+        # (bool vs int, numbers vs objects, tuples read as lists) to objects, which are numbered here.
+        if la is None or ra is None or not _native.key_types_compare(la.type, ra.type):
             try:
                 la, ra = _factorized_pair(lk, rk, sort)
             except TypeError:
@@ -210,7 +182,7 @@ def engine_indexers(
     try:
         return run(larrs, rarrs)
     except KeyTypeMismatchError:
-        # pandas accepted the dtypes (it coerces e.g. bool vs int keys to object); the engine compares their
-        # Arrow forms only within one type family, so hand it integer codes of the object values instead.
+        # The types compare but a value does not fit their common type (a uint64 above int64's range
+        # against int64 keys): pandas compares such values as objects, so number them instead.
         pairs = [_factorized_pair(lk, rk, sort) for lk, rk in zip(left_keys, right_keys)]
         return run([p[0] for p in pairs], [p[1] for p in pairs])

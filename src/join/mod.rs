@@ -15,7 +15,7 @@ mod order;
 mod pairs;
 mod partition;
 mod shared;
-mod unify;
+pub(crate) mod unify;
 mod validate;
 mod words;
 

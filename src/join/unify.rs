@@ -81,6 +81,13 @@ fn is_supported(t: &DataType) -> bool {
         || matches!(t, Null | Decimal128(_, _) | Decimal256(_, _) | Interval(_))
 }
 
+/// Whether the engine joins keys of these two types by their values: they have a common type (pandas'
+/// compatible pairs) that the engine encodes. Front ends ask this instead of guessing from type names, and
+/// number (factorize) the pairs it refuses, as pandas coerces them to objects.
+pub(crate) fn compare_by_value(l: &DataType, r: &DataType) -> bool {
+    common_type(l, r).is_some_and(|t| t == DataType::Null || is_supported(&t))
+}
+
 /// Cast each pair of key columns to one common type. Errors name both columns and their types.
 pub(crate) fn unify(
     left: &[ArrayRef],
@@ -229,6 +236,44 @@ mod num_like {
             } else {
                 self
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_schema::Field;
+
+    #[test]
+    fn compare_by_value_follows_the_common_types() {
+        use DataType::{
+            Boolean, Dictionary, Float64, Int32, Int64, Int8, LargeUtf8, List, Null, Timestamp, Utf8,
+        };
+        let dict = Dictionary(Box::new(Int8), Box::new(Utf8));
+        let list = List(Arc::new(Field::new("item", Int64, true)));
+        let naive = Timestamp(TimeUnit::Nanosecond, None);
+        let utc = Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let yes = [
+            (&Int32, &Float64),
+            (&Utf8, &dict),
+            (&LargeUtf8, &Utf8),
+            (&Null, &Int64),
+            (&Null, &Null),
+        ];
+        for (l, r) in yes {
+            assert!(compare_by_value(l, r) && compare_by_value(r, l), "{l} vs {r}");
+        }
+        // pandas coerces these to objects; the engine has no common type (or cannot encode it).
+        let no = [
+            (&Boolean, &Int64),
+            (&Utf8, &Int64),
+            (&naive, &utc),
+            (&list, &list),
+            (&list, &Int64),
+        ];
+        for (l, r) in no {
+            assert!(!compare_by_value(l, r) && !compare_by_value(r, l), "{l} vs {r}");
         }
     }
 }

@@ -7,7 +7,7 @@ use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use arrow_select::concat::concat;
 use pyo3::prelude::*;
-use pyo3_arrow::{PyArray, PyTable};
+use pyo3_arrow::{PyArray, PyDataType, PyTable};
 
 use crate::error::{MergeError, Result};
 use crate::join::{gather, JoinArgs, JoinKind};
@@ -155,4 +155,12 @@ pub(crate) fn take_block(
 #[pyfunction]
 pub(crate) fn default_threads() -> usize {
     crate::pool::default_threads()
+}
+
+/// Whether the engine joins keys of these two Arrow types by value (`join::unify::compare_by_value`); the
+/// pandas face numbers the pairs it refuses instead of guessing which types compare.
+#[pyfunction]
+#[allow(clippy::needless_pass_by_value)] // owned, as every Arrow argument crosses the boundary
+pub(crate) fn key_types_compare(left: PyDataType, right: PyDataType) -> bool {
+    crate::join::unify::compare_by_value(left.as_ref(), right.as_ref())
 }

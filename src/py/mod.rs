@@ -15,6 +15,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merge::take, m)?)?;
     m.add_function(wrap_pyfunction!(merge::take_block, m)?)?;
     m.add_function(wrap_pyfunction!(merge::default_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(merge::key_types_compare, m)?)?;
     m.add_function(wrap_pyfunction!(files::read_csv, m)?)?;
     m.add_function(wrap_pyfunction!(files::csv_columns, m)?)?;
     m.add_function(wrap_pyfunction!(files::join_files, m)?)?;
