@@ -33,10 +33,11 @@ def join_kind(how: object, allowed: Sequence[str], face: Optional[str] = None) -
 
 
 def _as_list(x: object) -> Optional[list]:
-    """pandas' reading of a key argument: a list-like (not a tuple, which names one column) is a list."""
+    """pandas' reading of a key argument: a list-like (a tuple too, as ``pandas.merge`` reads one) names
+    several columns, anything else one."""
     if x is None:
         return None
-    if is_list_like(x) and not isinstance(x, tuple):
+    if is_list_like(x):
         return list(x)  # type: ignore[call-overload]
     return [x]
 

@@ -278,3 +278,17 @@ def test_frames_polars_category_keys_match_polars_join(how, sort, dtype):
         assert Counter(map(tuple, got.rows())) == Counter(map(tuple, expected.rows()))
     else:
         assert got.to_dicts() == expected.to_dicts()
+
+
+@pytest.mark.parametrize("kind", ["arrow", "polars"])
+@pytest.mark.parametrize(
+    "keys",
+    [{"on": ("a", "b")}, {"left_on": ("a", "b"), "right_on": ["a", "b"]}, {"on": ["a", "b"]}],
+    ids=["on-tuple", "left_on-tuple", "on-list"],
+)
+def test_frames_a_tuple_of_key_names_is_several_keys_as_in_pandas(kind, keys):
+    frame = pd.DataFrame({"a": [1, 2, 2], "b": [3, 4, 4], "v": [5, 6, 7]})
+    expected = pd.merge(frame, frame, **keys)
+    data = pa.Table.from_pandas(frame, preserve_index=False)
+    got = mergekit.merge(*(2 * [data if kind == "arrow" else pl.from_arrow(data)]), **keys)
+    pd.testing.assert_frame_equal(got.to_pandas(), expected)
