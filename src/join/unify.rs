@@ -254,26 +254,23 @@ mod tests {
         let list = List(Arc::new(Field::new("item", Int64, true)));
         let naive = Timestamp(TimeUnit::Nanosecond, None);
         let utc = Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-        let yes = [
-            (&Int32, &Float64),
-            (&Utf8, &dict),
-            (&LargeUtf8, &Utf8),
-            (&Null, &Int64),
-            (&Null, &Null),
+        // (left, right, whether the engine compares them by value); pandas coerces the pairs it does not
+        // to objects: they have no common type here, or one the engine cannot encode.
+        let cases = [
+            (&Int32, &Float64, true),
+            (&Utf8, &dict, true),
+            (&LargeUtf8, &Utf8, true),
+            (&Null, &Int64, true),
+            (&Null, &Null, true),
+            (&Boolean, &Int64, false),
+            (&Utf8, &Int64, false),
+            (&naive, &utc, false),
+            (&list, &list, false),
+            (&list, &Int64, false),
         ];
-        for (l, r) in yes {
-            assert!(compare_by_value(l, r) && compare_by_value(r, l), "{l} vs {r}");
-        }
-        // pandas coerces these to objects; the engine has no common type (or cannot encode it).
-        let no = [
-            (&Boolean, &Int64),
-            (&Utf8, &Int64),
-            (&naive, &utc),
-            (&list, &list),
-            (&list, &Int64),
-        ];
-        for (l, r) in no {
-            assert!(!compare_by_value(l, r) && !compare_by_value(r, l), "{l} vs {r}");
+        for (l, r, want) in cases {
+            assert_eq!(compare_by_value(l, r), want, "{l} vs {r}");
+            assert_eq!(compare_by_value(r, l), want, "{r} vs {l}");
         }
     }
 }
