@@ -15,7 +15,7 @@ mod order;
 mod pairs;
 mod partition;
 mod shared;
-pub(crate) mod unify;
+pub mod unify;
 mod validate;
 mod words;
 

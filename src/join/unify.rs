@@ -84,7 +84,8 @@ fn is_supported(t: &DataType) -> bool {
 /// Whether the engine joins keys of these two types by their values: they have a common type (pandas'
 /// compatible pairs) that the engine encodes. Front ends ask this instead of guessing from type names, and
 /// number (factorize) the pairs it refuses, as pandas coerces them to objects.
-pub(crate) fn compare_by_value(l: &DataType, r: &DataType) -> bool {
+#[must_use]
+pub fn compare_by_value(l: &DataType, r: &DataType) -> bool {
     common_type(l, r).is_some_and(|t| t == DataType::Null || is_supported(&t))
 }
 
