@@ -14,7 +14,7 @@ use super::side::SideData;
 use super::source::Source;
 use super::{MAX_DEPTH, MAX_PARTITIONS, SPILL_SEED};
 use crate::error::{MergeError, Result};
-use crate::io::spill::{SpillCompression, SpillDir, SpillFile};
+use crate::io::spill::{SpillCompression, SpillDir, SpillFile, SpillWriter};
 use crate::io::write::OutputFile;
 
 pub(super) struct Driver<'a> {
@@ -178,11 +178,7 @@ impl Driver<'_> {
                 .into_par_iter()
                 .map(|b| split_batch(&b, &keys, SPILL_SEED, bits))
                 .collect::<Result<_>>()?;
-            for per_part in pieces {
-                for (w, b) in writers.iter_mut().zip(per_part) {
-                    w.write(&b)?;
-                }
-            }
+            write_pieces(&mut writers, pieces)?;
         }
         writers.into_iter().map(|w| w.finish(spill)).collect()
     }
@@ -211,11 +207,7 @@ impl Driver<'_> {
                 .par_iter()
                 .map(|b| split_batch(b, keys, seed, bits))
                 .collect::<Result<_>>()?;
-            for per_part in pieces {
-                for (w, b) in writers.iter_mut().zip(per_part) {
-                    w.write(&b)?;
-                }
-            }
+            write_pieces(&mut writers, pieces)?;
         }
         writers.into_iter().map(|w| w.finish(spill)).collect()
     }
@@ -260,4 +252,22 @@ impl Driver<'_> {
         }
         Ok(())
     }
+}
+
+/// Appends every batch's pieces (`pieces[batch][partition]`) to their partitions' spill files. The files are
+/// independent, so they are written, and compressed, in parallel: one writer after another left a core idle
+/// (the 1e9-row run used about 1.2 of 2 cores with ZSTD spills). Each partition keeps its batches' order.
+fn write_pieces(writers: &mut [SpillWriter], pieces: Vec<Vec<RecordBatch>>) -> Result<()> {
+    let mut per_partition: Vec<Vec<RecordBatch>> = (0..writers.len())
+        .map(|_| Vec::with_capacity(pieces.len()))
+        .collect();
+    for batch_pieces in pieces {
+        for (partition, piece) in per_partition.iter_mut().zip(batch_pieces) {
+            partition.push(piece);
+        }
+    }
+    writers
+        .par_iter_mut()
+        .zip(per_partition)
+        .try_for_each(|(w, batches)| batches.iter().try_for_each(|b| w.write(b)))
 }
