@@ -95,6 +95,21 @@ def test_enospc_mid_output_leaves_no_output_and_no_spill(tmp_path, tiny_fs):
     assert os.listdir(where) == [] and os.listdir(spill) == []
 
 
+def test_enospc_mid_parquet_output_names_the_file_and_leaves_nothing(tmp_path, tiny_fs):
+    # A Parquet output compresses, so the disk check has no floor to refuse on: the engine's Parquet writer
+    # meets the full disk when it flushes a row group, and must clean up as the text writer does.
+    lp, rp = files(tmp_path, 6_000, 3_000, heavy_share=0.6)
+    where = tiny_fs(16 << 10)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    with pytest.raises(InputIOError, match=r"out\.parquet.*: No space left on device") as e:
+        mergekit.join_files(
+            lp, rp, where / "out.parquet", on="ID", how="outer", memory_limit="1MB", temp_dir=spill
+        )
+    assert "\n" not in str(e.value)
+    assert os.listdir(where) == [] and os.listdir(spill) == []
+
+
 def test_enospc_mid_spill_leaves_no_output_and_no_spill(tmp_path, tiny_fs):
     lp, rp = files(tmp_path, 60_000, 40_000, heavy_share=0.0)
     inputs = lp.stat().st_size + rp.stat().st_size
