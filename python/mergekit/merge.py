@@ -18,8 +18,6 @@ rest). The result has the left input's kind.
 
 pandas behaviour not matched (the testable ones are pinned in ``tests/pandas_parity``):
 
-- ``left_index=True, right_index=True`` with MultiIndexes that share only some level names (pandas' partial
-  level join) raises ``InvalidMergeError``; the same level names in another order work.
 - Outer or sorted index-on-index joins of MultiIndexes with missing values in a level: pandas orders such
   rows by comparing tuples containing NaN (not a total order); mergekit orders level by level, missing last.
 - Index-on-index joins of object indexes mixing ``None`` and ``NaN``: pandas' ``Index.join`` treats them as
@@ -207,26 +205,8 @@ class _EngineMixin:
         sort = (self.sort if sort is None else sort) or how == "outer"
         lmulti, rmulti = isinstance(left_ax, pd.MultiIndex), isinstance(right_ax, pd.MultiIndex)
         lnames, rnames = list(left_ax.names), list(right_ax.names)
-        if (
-            lmulti
-            and rmulti
-            and lnames != rnames
-            and sorted(map(str, lnames)) == sorted(map(str, rnames))
-            and len(set(lnames)) == len(lnames)
-            and None not in lnames
-        ):
-            # The same levels in another order: pandas joins level by level after reordering the right
-            # index (ignoring sort=), then gives the result the order of the side that drives the join.
-            join_index, li, ri = self._index_join(left_ax, right_ax.reorder_levels(lnames), how, sort=False)
-            join_index = join_index.remove_unused_levels()
-            if how == "right":
-                join_index = join_index.reorder_levels(rnames)
-            return join_index, li, ri
         if (lmulti or rmulti) and lnames != rnames:
-            raise InvalidMergeError(
-                "mergekit joins two indexes level by level; these have different level names "
-                f"({lnames} and {rnames}). Reset the index and merge on columns."
-            )
+            return self._partial_level_join(left_ax, right_ax, how)
         if left_ax.nlevels != right_ax.nlevels:
             raise InvalidMergeError("left_index=True and right_index=True need indexes with equal levels")
         # Two unique indexes join through union/intersection/sort_values, which put NaT last; otherwise
@@ -283,6 +263,38 @@ class _EngineMixin:
         if list(join_index.names) != list(names):
             join_index = join_index.set_names(names)
         return join_index, lnone, rnone
+
+    def _partial_level_join(self, left_ax: pd.Index, right_ax: pd.Index, how: str):
+        """pandas' ``Index._join_multi``: indexes with different level names join on the names they share.
+
+        Two MultiIndexes: each drops the levels the other lacks, the engine joins what is left (``sort=`` is
+        ignored there, as pandas ignores it), and the dropped levels come back after the shared ones, in the
+        order of the side that drives the join. A MultiIndex against a flat index joins that index to one
+        of its levels (``Index._join_level``): pandas' own code does that, since it aligns level codes, not
+        rows, and has no pairs for the engine to compute."""
+        lnames, rnames = list(left_ax.names), list(right_ax.names)
+        shared = set(lnames) & set(rnames)
+        if not shared:
+            raise ValueError("cannot join with no overlapping index names")
+        if not (isinstance(left_ax, pd.MultiIndex) and isinstance(right_ax, pd.MultiIndex)):
+            # ``how`` is one of pandas' four here; mypy only sees a str.
+            return left_ax.join(right_ax, how=how, return_indexers=True)  # type: ignore[call-overload]
+        ldrop = [n for n in lnames if n not in shared]
+        rdrop = [n for n in rnames if n not in shared]
+        if not ldrop and not rdrop:
+            # The same levels in another order: joined level by level after reordering the right index.
+            join_index, li, ri = self._index_join(left_ax, right_ax.reorder_levels(lnames), how, sort=False)
+            join_index = join_index.remove_unused_levels()
+            return (join_index.reorder_levels(rnames) if how == "right" else join_index), li, ri
+        ljoin = left_ax.droplevel(ldrop) if ldrop else left_ax
+        rjoin = right_ax.droplevel(rdrop) if rdrop else right_ax
+        join_index, li, ri = self._index_join(ljoin, rjoin, how, sort=False)
+        levels, codes, names = _pdmerge.restore_dropped_levels_multijoin(
+            left_ax, right_ax, ldrop + rdrop, join_index, li, ri
+        )
+        out = pd.MultiIndex(levels=levels, codes=codes, names=names, verify_integrity=False)
+        out = out.remove_unused_levels()
+        return out.reorder_levels(rnames + ldrop if how == "right" else lnames + rdrop), li, ri
 
     def _maybe_coerce_merge_keys(self) -> None:
         """pandas' key coercion, with its slow case done fast first. A categorical key whose categories

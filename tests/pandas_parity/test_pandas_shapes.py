@@ -169,21 +169,40 @@ for how in ("inner", "left", "right", "outer"):
             {"left_index": True, "right_index": True, "how": how, "sort": sort},
         )
 
+# MultiIndexes that share only some level names join on those (pandas' Index._join_multi); a MultiIndex and
+# a flat index join on the level they share; no shared name is pandas' ValueError. Missing keys and
+# duplicates included.
+PARTIAL_LEVELS = {
+    "kj_kw": (L.set_index(["k", "j"]), R.set_index(["k", "w"])),
+    "kw_kj": (R.set_index(["k", "w"]), L.set_index(["k", "j"])),
+    "kjv_wjk_no_na": (L_NO_NA.set_index(["k", "j", "v"]), R_NO_NA.set_index(["w", "j", "k"])),
+    "kj_k": (L.set_index(["k", "j"]), R.set_index("k")),
+    "j_kj": (R.set_index("j"), L.set_index(["k", "j"])),
+    "kj_wj_no_na": (L_NO_NA.set_index(["k", "j"]), R_NO_NA.set_index(["w", "j"])),
+    "no_shared_name": (L.set_index(["k", "j"]), R.set_index(["w"]).rename_axis("x")),
+}
+for shape, (left_frame, right_frame) in PARTIAL_LEVELS.items():
+    for how in ("inner", "left", "right", "outer"):
+        for sort in (False, True):
+            CASES[f"multiindex_partial_levels_{shape}_{how}_{sort}"] = (
+                left_frame,
+                right_frame,
+                {"left_index": True, "right_index": True, "how": how, "sort": sort},
+            )
+
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_pandas_shapes_match(name):
     left, right, kwargs = CASES[name]
+    # pandas 2.2's partial-level join is an inner join of the shared levels that ignores sort=, so its
+    # libjoin reordering (see pandas22_inner_order_bug) applies to it whatever sort= says.
+    partial_inner = name.startswith("multiindex_partial_levels") and kwargs["how"] == "inner"
     got, expected = run_both(
-        lambda: pd.merge(left, right, **kwargs), lambda: mergekit.merge(left, right, **kwargs)
+        lambda: pd.merge(left, right, **kwargs),
+        lambda: mergekit.merge(left, right, **kwargs),
+        n_left=len(left) if partial_inner else None,
+        kwargs={"how": "inner"} if partial_inner else None,
     )
     if isinstance(expected, Exception):
         assert str(got) == str(expected)
-
-
-def test_pandas_partial_level_index_join_is_refused_clearly():
-    # pandas joins MultiIndexes on their shared level names; mergekit does not (documented).
-    left = L_NO_NA.set_index(["k", "j"])
-    right = R_NO_NA.set_index("k")
-    with pytest.raises(pd.errors.MergeError, match="different level names"):
-        mergekit.merge(left, right, left_index=True, right_index=True)
