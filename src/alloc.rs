@@ -18,6 +18,8 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
+use crate::join::RowIndex;
+
 /// Blocks from this size on are mapped, hinted and cached; smaller ones live in the system allocator's heap.
 const LARGE_FROM: usize = 4 << 20;
 /// A transparent huge page; large blocks are mapped on this alignment and in whole multiples of it.
@@ -340,21 +342,22 @@ mod large {
 /// `len` zeroed row indices, or `None` when the memory cannot be had (a many-to-many explosion asks for
 /// more than the machine has): the caller turns that into an error instead of the abort that `vec![0; n]`
 /// would be. Fresh zeroed memory costs nothing until first written.
-pub(crate) fn try_zeroed_indices(len: usize) -> Option<Vec<i64>> {
+pub(crate) fn try_zeroed_indices<I: RowIndex>(len: usize) -> Option<Vec<I>> {
     if len == 0 {
         return Some(Vec::new());
     }
-    let layout = Layout::array::<i64>(len).ok()?;
+    let layout = Layout::array::<I>(len).ok()?;
     // SAFETY: `layout` has a non-zero size (len > 0).
     let block = unsafe { std::alloc::alloc_zeroed(layout) };
     if block.is_null() {
         return None;
     }
-    // The block was allocated with i64's layout, so it is aligned for i64.
+    // The block was allocated with I's layout, so it is aligned for I.
     #[allow(clippy::cast_ptr_alignment)]
-    let slice = std::ptr::slice_from_raw_parts_mut(block.cast::<i64>(), len);
-    // SAFETY: the global allocator gave `block` the layout of `[i64; len]`, which is the layout a
-    // `Box<[i64]>` of `len` elements owns; every byte is zero, a valid i64, so all elements are initialised.
+    let slice = std::ptr::slice_from_raw_parts_mut(block.cast::<I>(), len);
+    // SAFETY: the global allocator gave `block` the layout of `[I; len]`, which is the layout a `Box<[I]>`
+    // of `len` elements owns; every byte is zero, and `RowIndex` is sealed to i64 and u32, for which zero
+    // bytes are a valid value, so all elements are initialised.
     Some(unsafe { Box::from_raw(slice) }.into_vec())
 }
 
@@ -364,12 +367,13 @@ mod tests {
 
     #[test]
     fn zeroed_indices_are_zero_and_an_impossible_size_is_none() {
-        let v = try_zeroed_indices(3 << 20).unwrap();
+        let v = try_zeroed_indices::<i64>(3 << 20).unwrap();
         assert_eq!((v.len(), v.capacity()), (3 << 20, 3 << 20));
         assert!(v.iter().all(|&x| x == 0));
-        assert!(try_zeroed_indices(0).unwrap().is_empty());
+        assert!(try_zeroed_indices::<u32>(0).unwrap().is_empty());
+        assert!(try_zeroed_indices::<u32>(5).unwrap() == vec![0u32; 5]);
         // 2^60 indices are 8 EiB: more than any address space.
-        assert!(try_zeroed_indices(1 << 60).is_none());
+        assert!(try_zeroed_indices::<i64>(1 << 60).is_none());
     }
 
     #[test]

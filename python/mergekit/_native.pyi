@@ -43,11 +43,13 @@ def join_indices(
     validate: Optional[str] = None,
     max_output_rows: Optional[int] = None,
     threads: Optional[int] = None,
+    narrow: bool = False,
 ) -> tuple[_Array, _Array]:
-    """Match rows of two key tables: (left_row, right_row) int64 arrays, -1 where a side has no row."""
+    """Match rows of two key tables: (left_row, right_row) int64 arrays, -1 where a side has no row; int32
+    with ``narrow`` when both sides have fewer than 2^31 rows."""
 
 def take(table: _ArrowStream, indices: _ArrowArray, *, threads: Optional[int] = None) -> _Table:
-    """Gather rows of ``table`` by int64 ``indices`` in parallel; -1 gives a null row."""
+    """Gather rows of ``table`` by int64 or int32 ``indices`` in parallel; -1 gives a null row."""
 
 def take_block(
     table: _ArrowStream,

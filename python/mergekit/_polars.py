@@ -49,11 +49,14 @@ def _key_tables(
 
 def _polars_indices(idx: np.ndarray) -> Any:
     """Row indices as a polars Series; -1 ("no row") becomes null, which polars' gather turns into a null
-    row (a negative index would count from the end)."""
+    row (a negative index would count from the end). The engine's int32 pairs cross as UInt32, polars' own
+    index type, over the same buffer: a gather with any other integer type casts them first (measured on
+    db-benchmark q1 at 1e7 rows: 0.03 to 0.05 s of a 7-column gather)."""
     import polars as pl
 
     missing = idx < 0
-    return pl.from_arrow(pa.array(idx, mask=missing if missing.any() else None))
+    values = idx.view(np.uint32) if idx.dtype == np.int32 else idx
+    return pl.from_arrow(pa.array(values, mask=missing if missing.any() else None))
 
 
 def merge_frames(
@@ -81,7 +84,9 @@ def merge_frames(
         by_id = not key_ordered and not coalesced
         lkeys, rkeys = _key_tables(left, right, left_on, right_on, by_category_id=by_id)
         klon, kron = list(left_on), list(right_on)
-    li, ri = _arrow.join_indices(lkeys, rkeys, klon, kron, how, threads=threads, **engine_options)
+    li, ri = _arrow.join_indices(
+        lkeys, rkeys, klon, kron, how, narrow=True, threads=threads, **engine_options
+    )
     left_cols = [c.source for c in columns if c.side == "left" and c.coalesce_from is None]
     right_cols = [c.source for c in columns if c.side == "right"]
     taken: dict[tuple[str, str], Any] = {}  # polars Series by (side, source column)

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use arrow_array::{
-    new_null_array, Array, ArrayRef, ArrowPrimitiveType, Float64Array, Int64Array, PrimitiveArray,
-    RecordBatch, RecordBatchOptions,
+    new_null_array, Array, ArrayRef, ArrowPrimitiveType, Float64Array, PrimitiveArray, RecordBatch,
+    RecordBatchOptions,
 };
 use arrow_buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use arrow_schema::{Field, Schema, SchemaRef};
@@ -13,6 +13,7 @@ use arrow_select::take::take;
 use rayon::prelude::*;
 
 use crate::error::{MergeError, Result};
+use crate::join::RowIndex;
 
 /// Output rows per batch. Bounded so one batch's string offsets stay far from i32 overflow, and so there are
 /// enough tasks to keep every thread busy on a table with few columns.
@@ -31,9 +32,9 @@ pub struct Rows<'a> {
 /// Where one slice of output rows comes from, worked out once and then used for every column of the slice
 /// (building it per column copied the indices once per column).
 pub enum Picks {
-    /// Row numbers into the only batch (or into an empty side), -1 as a null index: `take` turns a null
-    /// index into a null value.
-    One(Int64Array),
+    /// Row numbers into the only batch (or into an empty side), "no row" as a null index: `take` turns a
+    /// null index into a null value.
+    One(ArrayRef),
     /// (batch, row) pairs for `interleave`; the batch number `batches.len()` is a one-row null array.
     Many(Vec<(usize, usize)>),
 }
@@ -54,20 +55,19 @@ impl<'a> Rows<'a> {
         }
     }
 
-    /// The picks of output rows `indices` (-1: a null row); a single batch's picks share `indices`' buffer.
-    pub fn picks(&self, indices: &ScalarBuffer<i64>) -> Picks {
+    /// The picks of output rows `indices` (`RowIndex::MISSING`: a null row); a single batch's picks share
+    /// `indices`' buffer.
+    pub fn picks<I: RowIndex>(&self, indices: &ScalarBuffer<I>) -> Picks {
         if self.batches.len() <= 1 {
-            return Picks::One(index_array(indices));
+            return Picks::One(Arc::new(index_array(indices)));
         }
         let nb = self.batches.len();
         Picks::Many(
             indices
                 .iter()
-                .map(|&i| {
-                    if i < 0 {
-                        (nb, 0)
-                    } else {
-                        let i = i as usize;
+                .map(|&i| match i.row() {
+                    None => (nb, 0),
+                    Some(i) => {
                         let b = self.starts.partition_point(|&s| s <= i) - 1;
                         (b, i - self.starts[b])
                     }
@@ -82,9 +82,9 @@ impl<'a> Rows<'a> {
             Picks::One(idx) => {
                 let Some(batch) = self.batches.first() else {
                     let empty = arrow_array::new_empty_array(self.schema.field(col).data_type());
-                    return Ok(take(empty.as_ref(), idx, None)?);
+                    return Ok(take(empty.as_ref(), idx.as_ref(), None)?);
                 };
-                Ok(take(batch.column(col).as_ref(), idx, None)?)
+                Ok(take(batch.column(col).as_ref(), idx.as_ref(), None)?)
             }
             Picks::Many(pos) => {
                 let null = new_null_array(self.schema.field(col).data_type(), 1);
@@ -97,12 +97,12 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// The rows of a table (`batches` sharing `schema`) at `indices`, where -1 gives an all-null row.
-/// Fields become nullable when any index is -1.
-pub fn take_rows(
+/// The rows of a table (`batches` sharing `schema`) at `indices`, where `RowIndex::MISSING` (-1 for i64)
+/// gives an all-null row. Fields become nullable when any index is missing.
+pub fn take_rows<I: RowIndex>(
     schema: &SchemaRef,
     batches: &[RecordBatch],
-    indices: &ScalarBuffer<i64>,
+    indices: &ScalarBuffer<I>,
 ) -> Result<Vec<RecordBatch>> {
     let rows = Rows::new(batches, schema);
     // One pass for both questions: is any index out of range (arrow's `take` would panic on it, so it is
@@ -110,7 +110,10 @@ pub fn take_rows(
     let n_rows = rows.starts.last().copied().unwrap_or(0) as i64;
     let (low, high) = indices
         .par_iter()
-        .fold(|| (0i64, -1i64), |(lo, hi), &i| (lo.min(i), hi.max(i)))
+        .fold(
+            || (0i64, -1i64),
+            |(lo, hi), &i| (lo.min(i.signed()), hi.max(i.signed())),
+        )
         .reduce(|| (0, -1), |(a, b), (c, d)| (a.min(c), b.max(d)));
     if low < -1 || high >= n_rows {
         let bad = if low < -1 { low } else { high };
@@ -162,19 +165,19 @@ pub fn take_rows(
         .collect()
 }
 
-/// Indices as an Arrow array over the same buffer (no copy); -1 becomes a null index, which `take` turns into
-/// a null value.
-fn index_array(indices: &ScalarBuffer<i64>) -> Int64Array {
+/// Indices as an Arrow array over the same buffer (no copy); "no row" becomes a null index, which `take`
+/// turns into a null value.
+fn index_array<I: RowIndex>(indices: &ScalarBuffer<I>) -> PrimitiveArray<I::Arrow> {
     let values = indices.clone();
-    let nulls = if indices.iter().any(|&i| i < 0) {
+    let nulls = if indices.contains(&I::MISSING) {
         Some(NullBuffer::new(BooleanBuffer::collect_bool(indices.len(), |k| {
-            indices[k] >= 0
+            indices[k] != I::MISSING
         })))
     } else {
         None
     };
-    // Null slots keep -1 as their value; `take` never reads a null slot's value.
-    Int64Array::new(values, nulls)
+    // Null slots keep the marker as their value; `take` never reads a null slot's value.
+    PrimitiveArray::new(values, nulls)
 }
 
 /// How `take_block` fills a row whose index is -1, following pandas' `take` with `allow_fill=True`.
@@ -353,7 +356,7 @@ mod tests {
     use super::*;
     use arrow_array::cast::AsArray;
     use arrow_array::types::Int64Type;
-    use arrow_array::StringArray;
+    use arrow_array::{Int64Array, StringArray};
 
     #[test]
     fn gathers_across_chunks_with_missing_rows() {
@@ -365,7 +368,7 @@ mod tests {
         let b1 =
             RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec!["a", "b"]))]).unwrap();
         let b2 = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec!["c"]))]).unwrap();
-        let out = take_rows(&schema, &[b1, b2], &vec![2, -1, 0].into()).unwrap();
+        let out = take_rows(&schema, &[b1, b2], &vec![2i64, -1, 0].into()).unwrap();
         assert_eq!(out.len(), 1);
         let s = out[0].column(0).as_string::<i32>();
         assert_eq!((s.value(0), s.is_null(1), s.value(2)), ("c", true, "a"));
@@ -393,7 +396,7 @@ mod tests {
             batch(vec!["z"], vec![Some(6)]),
         ];
         let whole = arrow_select::concat::concat_batches(&schema, &parts).unwrap();
-        let idx = [5, -1, 0, 3, 1, 4, -1, 2, 5];
+        let idx = [5i64, -1, 0, 3, 1, 4, -1, 2, 5];
         let buffer = ScalarBuffer::from(idx.to_vec());
         let many = take_rows(&schema, &parts, &buffer).unwrap();
         let one = take_rows(&schema, std::slice::from_ref(&whole), &buffer).unwrap();
@@ -421,6 +424,16 @@ mod tests {
             .collect();
         assert_eq!(values(&many[0]), want);
         assert_eq!(values(&one[0]), want);
+        // The engine's four-byte pairs (u32::MAX: no row) pick the same rows both ways.
+        let narrow: Vec<u32> = idx
+            .iter()
+            .map(|&i| u32::try_from(i).unwrap_or(u32::MAX))
+            .collect();
+        let narrow = ScalarBuffer::from(narrow);
+        let many = take_rows(&schema, &parts, &narrow).unwrap();
+        let one = take_rows(&schema, std::slice::from_ref(&whole), &narrow).unwrap();
+        assert_eq!(values(&many[0]), want);
+        assert_eq!(values(&one[0]), want);
     }
 
     #[test]
@@ -431,7 +444,7 @@ mod tests {
             false,
         )]));
         let b = RecordBatch::try_new(schema.clone(), vec![int_column(vec![1, 2])]).unwrap();
-        for bad in [2, -2] {
+        for bad in [2i64, -2] {
             let err = take_rows(&schema, std::slice::from_ref(&b), &vec![0, bad].into()).unwrap_err();
             assert!(matches!(err, MergeError::BadArgument(_)), "{err:?}");
             let message = format!("row index {bad} out of range for 2 rows");
@@ -446,7 +459,7 @@ mod tests {
             arrow_schema::DataType::Int64,
             true,
         )]));
-        let out = take_rows(&schema, &[], &vec![-1, -1].into()).unwrap();
+        let out = take_rows(&schema, &[], &vec![-1i64, -1].into()).unwrap();
         let x = out[0].column(0).as_primitive::<Int64Type>();
         assert_eq!(x.null_count(), 2);
     }

@@ -22,7 +22,7 @@ mod words;
 use arrow_array::ArrayRef;
 
 pub use args::{Cancel, JoinArgs, JoinKind, Validate};
-pub use pairs::JoinIndices;
+pub use pairs::{JoinIndices, RowIndex};
 
 use crate::error::{MergeError, Result};
 use build::{factorize, FactorizeOptions};
@@ -36,15 +36,54 @@ pub fn join_indices(
     right_names: &[String],
     args: &JoinArgs,
 ) -> Result<JoinIndices> {
+    join_indices_as(left_keys, right_keys, left_names, right_names, args)
+}
+
+/// [`join_indices`] with row indices of type `I` (`u32` when both sides are below 2^32 rows, see
+/// [`narrow_indices_fit`]).
+pub fn join_indices_as<I: RowIndex>(
+    left_keys: &[ArrayRef],
+    right_keys: &[ArrayRef],
+    left_names: &[String],
+    right_names: &[String],
+    args: &JoinArgs,
+) -> Result<JoinIndices<I>> {
     let rows = |keys: &[ArrayRef]| keys.first().map_or(0, |a| a.len());
+    check_width::<I>(rows(left_keys), rows(right_keys))?;
     let pool = crate::pool::pool_for_rows(args.threads, rows(left_keys) + rows(right_keys))?;
     let threads = pool.current_num_threads();
     pool.install(|| join_on_pool(left_keys, right_keys, left_names, right_names, args, threads))
 }
 
+/// Whether four-byte (`u32`) row indices can number both sides' rows.
+pub fn narrow_indices_fit(n_left: usize, n_right: usize) -> bool {
+    u32::holds(n_left) && u32::holds(n_right)
+}
+
+fn check_width<I: RowIndex>(n_left: usize, n_right: usize) -> Result<()> {
+    if I::holds(n_left) && I::holds(n_right) {
+        return Ok(());
+    }
+    Err(MergeError::InvalidArgument(format!(
+        "{}-byte row indices cannot number {} rows; use 8-byte indices",
+        std::mem::size_of::<I>(),
+        n_left.max(n_right)
+    )))
+}
+
 /// The cross product of `n_left` × `n_right` rows in pandas' (left-major) order. A cross join has no key
 /// columns, so the row counts come from the caller.
 pub fn cross_indices(n_left: usize, n_right: usize, args: &JoinArgs) -> Result<JoinIndices> {
+    cross_indices_as(n_left, n_right, args)
+}
+
+/// [`cross_indices`] with row indices of type `I`.
+pub fn cross_indices_as<I: RowIndex>(
+    n_left: usize,
+    n_right: usize,
+    args: &JoinArgs,
+) -> Result<JoinIndices<I>> {
+    check_width::<I>(n_left, n_right)?;
     let pool = crate::pool::pool_for_rows(args.threads, n_left.saturating_mul(n_right))?;
     pool.install(|| pairs::cross(n_left, n_right, args))
 }
@@ -64,14 +103,14 @@ fn factorize_options(args: &JoinArgs, threads: usize) -> FactorizeOptions<'_> {
     }
 }
 
-fn join_on_pool(
+fn join_on_pool<I: RowIndex>(
     left_keys: &[ArrayRef],
     right_keys: &[ArrayRef],
     left_names: &[String],
     right_names: &[String],
     args: &JoinArgs,
     threads: usize,
-) -> Result<JoinIndices> {
+) -> Result<JoinIndices<I>> {
     if args.kind == JoinKind::Cross {
         let n = |keys: &[ArrayRef]| keys.first().map_or(0, arrow_array::Array::len);
         return pairs::cross(n(left_keys), n(right_keys), args);

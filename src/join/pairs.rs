@@ -2,45 +2,116 @@
 //! output, then allocate exactly once and let each morsel fill its own slice. The count is what
 //! `max_output_rows` checks before any output memory exists.
 
+use arrow_array::types::{Int64Type, UInt32Type};
+use arrow_array::ArrowPrimitiveType;
+use arrow_buffer::ArrowNativeType;
 use rayon::prelude::*;
 
 use crate::error::{MergeError, Result};
 use crate::join::args::{JoinArgs, JoinKind};
 use crate::join::build::{Groups, SideGroups, NONE};
 
-/// Row numbers of the output: `left[k]`/`right[k]` is the input row of output row `k`, -1 for "no row".
+/// Row numbers of the output: `left[k]`/`right[k]` is the input row of output row `k`, or
+/// [`RowIndex::MISSING`] for "no row". Eight-byte `i64` (-1 for no row) by default; four-byte `u32`
+/// (`u32::MAX` for no row) for inputs below 2^32 rows, which halves the pairs' memory and what a gather
+/// reads.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct JoinIndices {
-    pub left: Vec<i64>,
-    pub right: Vec<i64>,
+pub struct JoinIndices<I = i64> {
+    pub left: Vec<I>,
+    pub right: Vec<I>,
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for i64 {}
+    impl Sealed for u32 {}
+}
+
+/// A row index type of the pairs: `i64` or `u32` only (sealed), both plain integers for which an all-zero
+/// block of memory is a valid value (`alloc::try_zeroed_indices` relies on that).
+pub trait RowIndex: sealed::Sealed + ArrowNativeType + Eq {
+    /// The Arrow type of an index array of this type (what a gather hands to arrow's `take`).
+    type Arrow: ArrowPrimitiveType<Native = Self>;
+    /// The "no row" marker.
+    const MISSING: Self;
+    /// Whether every row of a side of `n_rows` rows has an index of this type distinct from `MISSING`.
+    fn holds(n_rows: usize) -> bool;
+    /// Row `row` (the caller has checked `holds`).
+    fn from_row(row: usize) -> Self;
+    /// The row, or `None` for `MISSING`.
+    fn row(self) -> Option<usize>;
+    /// As a signed number, `MISSING` as -1 (range checks of indices handed in from outside).
+    fn signed(self) -> i64;
+}
+
+impl RowIndex for i64 {
+    type Arrow = Int64Type;
+    const MISSING: i64 = -1;
+    fn holds(n_rows: usize) -> bool {
+        i64::try_from(n_rows).is_ok()
+    }
+    #[inline(always)]
+    fn from_row(row: usize) -> i64 {
+        row as i64
+    }
+    #[inline(always)]
+    fn row(self) -> Option<usize> {
+        usize::try_from(self).ok()
+    }
+    fn signed(self) -> i64 {
+        self
+    }
+}
+
+impl RowIndex for u32 {
+    type Arrow = UInt32Type;
+    const MISSING: u32 = u32::MAX;
+    fn holds(n_rows: usize) -> bool {
+        // Rows 0..=2^32-2 are indices; 2^32-1 is the marker, so a side may have up to 2^32-1 rows.
+        u32::try_from(n_rows).is_ok()
+    }
+    #[inline(always)]
+    fn from_row(row: usize) -> u32 {
+        row as u32
+    }
+    #[inline(always)]
+    fn row(self) -> Option<usize> {
+        (self != u32::MAX).then_some(self as usize)
+    }
+    fn signed(self) -> i64 {
+        if self == u32::MAX {
+            -1
+        } else {
+            i64::from(self)
+        }
+    }
 }
 
 const MORSEL: usize = 1 << 14;
-const MISSING: i64 = -1;
 
 /// A morsel's output slice.
-struct Writer<'a> {
-    left: &'a mut [i64],
-    right: &'a mut [i64],
+struct Writer<'a, I> {
+    left: &'a mut [I],
+    right: &'a mut [I],
     at: usize,
 }
 
-impl Writer<'_> {
+impl<I: RowIndex> Writer<'_, I> {
     #[inline(always)]
     fn push(&mut self, l: usize, r: usize) {
-        self.left[self.at] = if l == NONE { MISSING } else { l as i64 };
-        self.right[self.at] = if r == NONE { MISSING } else { r as i64 };
+        self.left[self.at] = if l == NONE { I::MISSING } else { I::from_row(l) };
+        self.right[self.at] = if r == NONE { I::MISSING } else { I::from_row(r) };
         self.at += 1;
     }
 }
 
 /// Runs `count` then `fill` over units `0..n_units` in parallel morsels; the output keeps unit order.
-fn emit(
+fn emit<I: RowIndex>(
     n_units: usize,
     args: &JoinArgs,
     count: impl Fn(usize) -> usize + Sync,
-    fill: impl Fn(usize, &mut Writer) + Sync,
-) -> Result<JoinIndices> {
+    fill: impl Fn(usize, &mut Writer<I>) + Sync,
+) -> Result<JoinIndices<I>> {
     let n_morsels = n_units.div_ceil(MORSEL);
     let counts: Vec<usize> = (0..n_morsels)
         .into_par_iter()
@@ -67,7 +138,7 @@ fn emit(
     }
     let unallocatable = || MergeError::OutOfMemory {
         rows: total as u64,
-        bytes: (total as u64).saturating_mul(16),
+        bytes: (total as u64).saturating_mul(2 * std::mem::size_of::<I>() as u64),
     };
     let mut out = JoinIndices {
         left: crate::alloc::try_zeroed_indices(total).ok_or_else(unallocatable)?,
@@ -104,7 +175,7 @@ fn too_large(rows: u64, args: &JoinArgs) -> MergeError {
     }
 }
 
-pub(crate) fn cross(n_left: usize, n_right: usize, args: &JoinArgs) -> Result<JoinIndices> {
+pub(crate) fn cross<I: RowIndex>(n_left: usize, n_right: usize, args: &JoinArgs) -> Result<JoinIndices<I>> {
     emit(
         n_left,
         args,
@@ -115,7 +186,7 @@ pub(crate) fn cross(n_left: usize, n_right: usize, args: &JoinArgs) -> Result<Jo
 
 /// Output in one side's row order (pandas' inner/left/right without `sort`). For a right join the right
 /// side drives and the pairs come out swapped back.
-pub(crate) fn row_ordered(groups: &Groups, args: &JoinArgs) -> Result<JoinIndices> {
+pub(crate) fn row_ordered<I: RowIndex>(groups: &Groups, args: &JoinArgs) -> Result<JoinIndices<I>> {
     let drive_right = matches!(args.kind, JoinKind::Right | JoinKind::RightAnti);
     let (driver, other) = if drive_right {
         (&groups.right, &groups.left)
@@ -136,14 +207,14 @@ pub(crate) fn row_ordered(groups: &Groups, args: &JoinArgs) -> Result<JoinIndice
             _ => usize::from(m == 0), // the anti joins
         }
     };
-    let push = |w: &mut Writer, d: usize, o: usize| {
+    let push = |w: &mut Writer<I>, d: usize, o: usize| {
         if drive_right {
             w.push(o, d);
         } else {
             w.push(d, o);
         }
     };
-    let fill = |i: usize, w: &mut Writer| {
+    let fill = |i: usize, w: &mut Writer<I>| {
         let m = matches(i);
         match kind {
             JoinKind::Inner | JoinKind::Left | JoinKind::Right => {
@@ -162,7 +233,11 @@ pub(crate) fn row_ordered(groups: &Groups, args: &JoinArgs) -> Result<JoinIndice
 
 /// Output in key order: groups in `order`, then the rows whose key is null under SQL semantics (they match
 /// nothing and sort nowhere), left ones then right ones.
-pub(crate) fn key_ordered(groups: &Groups, order: &[usize], args: &JoinArgs) -> Result<JoinIndices> {
+pub(crate) fn key_ordered<I: RowIndex>(
+    groups: &Groups,
+    order: &[usize],
+    args: &JoinArgs,
+) -> Result<JoinIndices<I>> {
     let kind = args.kind;
     let loose = |side: &SideGroups, keep: bool| -> Vec<usize> {
         if !keep {
@@ -198,7 +273,7 @@ pub(crate) fn key_ordered(groups: &Groups, order: &[usize], args: &JoinArgs) -> 
             JoinKind::Cross => 0,
         }
     };
-    let fill = |u: usize, w: &mut Writer| {
+    let fill = |u: usize, w: &mut Writer<I>| {
         if u >= n_groups {
             let k = u - n_groups;
             match loose_left.get(k) {

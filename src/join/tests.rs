@@ -199,8 +199,71 @@ proptest! {
             args.sort = sort;
             args.threads = Some(threads);
             let got = join_indices(&l, &r, &names, &names, &args).expect("join");
-            prop_assert_eq!(got, brute(&left, &right, &args), "kind {:?}", kind);
+            let narrow = join_indices_as::<u32>(&l, &r, &names, &names, &args).expect("join");
+            prop_assert_eq!(&got, &brute(&left, &right, &args), "kind {:?}", kind);
+            prop_assert_eq!(widened(&narrow), got, "four-byte pairs, kind {:?}", kind);
         }
+    }
+}
+
+/// Four-byte pairs as eight-byte ones (`u32::MAX`, "no row", as -1).
+fn widened(p: &JoinIndices<u32>) -> JoinIndices {
+    let wide = |v: &[u32]| v.iter().map(|&i| i.signed()).collect();
+    JoinIndices {
+        left: wide(&p.left),
+        right: wide(&p.right),
+    }
+}
+
+#[test]
+fn four_byte_indices_number_rows_up_to_the_2_pow_32_boundary() {
+    // u32::MAX is the "no row" marker, so a side may have 2^32 - 1 rows (indices up to 2^32 - 2).
+    let limit = u32::MAX as usize;
+    assert!(u32::holds(limit) && !u32::holds(limit + 1));
+    assert!(i64::holds(limit + 1));
+    assert!(narrow_indices_fit(limit, 0) && !narrow_indices_fit(3, limit + 1));
+    assert_eq!(u32::from_row(limit - 1).row(), Some(limit - 1));
+    assert_eq!(u32::from_row(limit - 1).signed(), (limit - 1) as i64);
+    assert_eq!((u32::MISSING.row(), u32::MISSING.signed()), (None, -1));
+    assert_eq!(
+        (i64::MISSING.row(), i64::from_row(limit + 1).row()),
+        (None, Some(limit + 1))
+    );
+    // Synthetic row counts (an empty left side: no output row, nothing allocated): the engine refuses
+    // four-byte pairs for a side past the boundary instead of wrapping its row numbers.
+    let args = JoinArgs::new(JoinKind::Cross);
+    assert!(cross_indices_as::<u32>(0, limit, &args)
+        .expect("fits")
+        .left
+        .is_empty());
+    let err = cross_indices_as::<u32>(0, limit + 1, &args).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("4-byte row indices cannot number 4294967296 rows"),
+        "{err}"
+    );
+    assert!(cross_indices_as::<i64>(0, limit + 1, &args)
+        .expect("fits")
+        .left
+        .is_empty());
+}
+
+#[test]
+fn four_byte_pairs_of_a_large_join_match_the_eight_byte_ones() {
+    // Past the small-input thresholds: the partitioned and parallel emission paths with u32 indices.
+    let n = 300_000i64;
+    let left: Vec<Option<i64>> = (0..n)
+        .map(|i| (i % 11 != 0).then_some((i * 7919) % 50_000))
+        .collect();
+    let right: Vec<Option<i64>> = (0..n / 3).map(|i| Some((i * 13) % 60_000)).collect();
+    for kind in [JoinKind::Inner, JoinKind::Left, JoinKind::Right, JoinKind::Outer] {
+        let mut args = JoinArgs::new(kind);
+        args.threads = Some(3);
+        let (l, r) = (col(&left), col(&right));
+        let wide = join_indices(&l, &r, &names(), &names(), &args).expect("join");
+        let narrow = join_indices_as::<u32>(&l, &r, &names(), &names(), &args).expect("join");
+        assert!(!wide.left.is_empty());
+        assert_eq!(widened(&narrow), wide, "{kind:?}");
     }
 }
 
@@ -228,7 +291,8 @@ proptest! {
         let opts = factorize_options(&args, 2);
         let shared = shared::factorize(&el, &er, &opts).expect("a small build side takes the shared table");
         let partitioned = factorize(&el, &er, &opts).unwrap();
-        prop_assert_eq!(pairs::row_ordered(&shared, &args).unwrap(), pairs::row_ordered(&partitioned, &args).unwrap());
+        let via_shared = pairs::row_ordered::<i64>(&shared, &args).unwrap();
+        prop_assert_eq!(via_shared, pairs::row_ordered(&partitioned, &args).unwrap());
     }
 }
 

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch};
+use arrow_array::{Array, ArrayRef, Int32Array, Int64Array, RecordBatch};
+use arrow_buffer::{Buffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema};
 use arrow_select::concat::concat;
 use pyo3::prelude::*;
@@ -33,9 +34,29 @@ fn int64_array(values: Vec<i64>) -> PyArray {
     PyArray::new(Arc::new(Int64Array::from(values)), field)
 }
 
+/// Four-byte indices cross to Python as int32 over the same buffer: `u32::MAX`, the engine's "no row", has
+/// the bits of -1, the marker numpy and pandas code uses, and every row index is below 2^31 (the caller asks
+/// for four bytes only then, see `NARROW_ROWS`).
+fn int32_array(values: Vec<u32>) -> PyArray {
+    let len = values.len();
+    let field = Arc::new(Field::new("index", DataType::Int32, false));
+    let values = ScalarBuffer::<i32>::new(Buffer::from_vec(values), 0, len);
+    PyArray::new(Arc::new(Int32Array::new(values, None)), field)
+}
+
+/// Below this many rows per side the pairs may be four bytes wide for Python: their int32 view holds every
+/// row number (the engine's own limit for `u32` indices is 2^32 - 1 rows).
+const NARROW_ROWS: usize = 1 << 31;
+
+/// The pairs as Python sees them: int32 when asked for and every row fits, else int64.
+enum Pairs {
+    Narrow(crate::join::JoinIndices<u32>),
+    Wide(crate::join::JoinIndices<i64>),
+}
+
 #[pyfunction]
 #[pyo3(signature = (left_keys, right_keys, how, *, nulls_equal=true, sort=false, validate=None,
-                    max_output_rows=None, threads=None))]
+                    max_output_rows=None, threads=None, narrow=false))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn join_indices(
     py: Python<'_>,
@@ -47,6 +68,7 @@ pub(crate) fn join_indices(
     validate: Option<&str>,
     max_output_rows: Option<u64>,
     threads: Option<usize>,
+    narrow: bool,
 ) -> PyResult<(PyArray, PyArray)> {
     let mut args = JoinArgs::new(how.parse().map_err(|e| to_py_err(py, e))?);
     args.nulls_equal = nulls_equal;
@@ -61,9 +83,15 @@ pub(crate) fn join_indices(
     let (lb, ls) = left_keys.into_inner();
     let (rb, rs) = right_keys.into_inner();
     let out = run_detached(py, &cancel, move || {
+        let rows = |batches: &[RecordBatch]| -> usize { batches.iter().map(RecordBatch::num_rows).sum() };
+        let (nl, nr) = (rows(&lb), rows(&rb));
+        let narrow = narrow && nl < NARROW_ROWS && nr < NARROW_ROWS;
         if args.kind == JoinKind::Cross {
-            let rows = |batches: &[RecordBatch]| batches.iter().map(arrow_array::RecordBatch::num_rows).sum();
-            return crate::join::cross_indices(rows(&lb), rows(&rb), &args);
+            return Ok(if narrow {
+                Pairs::Narrow(crate::join::cross_indices_as(nl, nr, &args)?)
+            } else {
+                Pairs::Wide(crate::join::cross_indices(nl, nr, &args)?)
+            });
         }
         let (l, ln) = columns(&lb, &ls)?;
         let (r, rn) = columns(&rb, &rs)?;
@@ -72,9 +100,16 @@ pub(crate) fn join_indices(
                 "len(right_on) must equal len(left_on): {ln:?} vs {rn:?}"
             )));
         }
-        crate::join::join_indices(&l, &r, &ln, &rn, &args)
+        Ok(if narrow {
+            Pairs::Narrow(crate::join::join_indices_as(&l, &r, &ln, &rn, &args)?)
+        } else {
+            Pairs::Wide(crate::join::join_indices(&l, &r, &ln, &rn, &args)?)
+        })
     })?;
-    Ok((int64_array(out.left), int64_array(out.right)))
+    Ok(match out {
+        Pairs::Narrow(p) => (int32_array(p.left), int32_array(p.right)),
+        Pairs::Wide(p) => (int64_array(p.left), int64_array(p.right)),
+    })
 }
 
 #[pyfunction]
@@ -89,16 +124,26 @@ pub(crate) fn take(
     let (idx, _) = indices.into_inner();
     let cancel = crate::join::Cancel::default();
     let out = run_detached(py, &cancel, move || {
-        let idx = idx.as_any().downcast_ref::<Int64Array>().ok_or_else(|| {
-            MergeError::InvalidArgument(format!("take() needs int64 indices, got {}", idx.data_type()))
-        })?;
         if idx.null_count() > 0 {
             return Err(MergeError::InvalidArgument(
                 "take() indices must not be null; use -1".into(),
             ));
         }
         let pool = crate::pool::pool_for_rows(threads, idx.len())?;
-        let batches = pool.install(|| gather::take_rows(&schema, &batches, idx.values()))?;
+        let batches = if let Some(wide) = idx.as_any().downcast_ref::<Int64Array>() {
+            pool.install(|| gather::take_rows(&schema, &batches, wide.values()))?
+        } else if let Some(narrow) = idx.as_any().downcast_ref::<Int32Array>() {
+            // join_indices' four-byte pairs: the same bits as the engine's u32 (-1 is u32::MAX, "no row").
+            // Any other negative number becomes an index of 2^31 or more, which the range check refuses.
+            let values = narrow.values();
+            let as_u32 = ScalarBuffer::<u32>::new(values.inner().clone(), 0, values.len());
+            pool.install(|| gather::take_rows(&schema, &batches, &as_u32))?
+        } else {
+            return Err(MergeError::InvalidArgument(format!(
+                "take() needs int64 or int32 indices, got {}",
+                idx.data_type()
+            )));
+        };
         let out_schema = batches
             .first()
             .map(arrow_array::RecordBatch::schema)
