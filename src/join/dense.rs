@@ -10,9 +10,9 @@ use crate::join::build::{FactorizeOptions, Groups, SideGroups, NONE};
 use crate::join::keys::EncodedKeys;
 
 /// A range may be this many times the row count before a table is cheaper than the direct map.
-const MAX_SPREAD: u64 = 2;
+pub(crate) const MAX_SPREAD: u64 = 2;
 /// Small inputs may always use a range this large.
-const MIN_RANGE: u64 = 1 << 16;
+pub(crate) const MIN_RANGE: u64 = 1 << 16;
 
 /// `None` when the keys are not `Word`s, or too sparse for a direct map.
 pub(crate) fn factorize(left: &EncodedKeys, right: &EncodedKeys, opts: &FactorizeOptions) -> Option<Groups> {

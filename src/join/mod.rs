@@ -1,5 +1,6 @@
-//! The join engine: keys (dictionary keys by code) → build/probe (group ids: a direct map for dense integer
-//! keys, one shared table for a small build side, else hash partitions) → index pairs → gather.
+//! The join engine: keys (dictionary keys by code) → build/probe (a row-ordered join onto unique keys looks
+//! each driving row up and writes its pair; otherwise group ids: a direct map for dense integer keys, one
+//! shared table for a small build side, else hash partitions) → index pairs → gather.
 //!
 //! The core returns row-index pairs (`JoinIndices`); `gather` builds the output columns from them, so every
 //! front end (pandas, Arrow, Spark, files) shares one join and chooses how to materialise it.
@@ -16,6 +17,7 @@ mod pairs;
 mod partition;
 mod shared;
 pub mod unify;
+mod unique;
 mod validate;
 mod words;
 
@@ -133,6 +135,9 @@ fn join_on_pool<I: RowIndex>(
     let (el, er) = (el?, er?);
     args.cancel.check()?;
 
+    if let Some(pairs) = unique::join(&el, &er, args)? {
+        return Ok(pairs);
+    }
     let key_ordered = args.key_ordered();
     let opts = factorize_options(args, threads);
     let groups = match dense::factorize(&el, &er, &opts) {

@@ -90,7 +90,7 @@ impl RowIndex for u32 {
 const MORSEL: usize = 1 << 14;
 
 /// A morsel's output slice.
-struct Writer<'a, I> {
+pub(crate) struct Writer<'a, I> {
     left: &'a mut [I],
     right: &'a mut [I],
     at: usize,
@@ -103,10 +103,37 @@ impl<I: RowIndex> Writer<'_, I> {
         self.right[self.at] = if r == NONE { I::MISSING } else { I::from_row(r) };
         self.at += 1;
     }
+
+    /// A pair of indices as they are (`MISSING` for no row).
+    #[inline(always)]
+    pub(crate) fn push_index(&mut self, l: I, r: I) {
+        self.left[self.at] = l;
+        self.right[self.at] = r;
+        self.at += 1;
+    }
+}
+
+/// `OutputTooLarge` when `total` output rows pass `max_output_rows`: checked before any output memory exists.
+pub(crate) fn check_total(total: usize, args: &JoinArgs) -> Result<()> {
+    match args.max_output_rows {
+        Some(limit) if total as u64 > limit => Err(MergeError::OutputTooLarge {
+            rows: total as u64,
+            limit,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `len` row indices (zero until written), or the typed error for memory the machine does not have.
+pub(crate) fn try_indices<I: RowIndex>(len: usize) -> Result<Vec<I>> {
+    crate::alloc::try_zeroed_indices(len).ok_or(MergeError::OutOfMemory {
+        rows: len as u64,
+        bytes: (len as u64).saturating_mul(std::mem::size_of::<I>() as u64),
+    })
 }
 
 /// Runs `count` then `fill` over units `0..n_units` in parallel morsels; the output keeps unit order.
-fn emit<I: RowIndex>(
+pub(crate) fn emit<I: RowIndex>(
     n_units: usize,
     args: &JoinArgs,
     count: impl Fn(usize) -> usize + Sync,
@@ -128,21 +155,15 @@ fn emit<I: RowIndex>(
         .iter()
         .try_fold(0usize, |a, &c| a.checked_add(c))
         .ok_or(too_large(u64::MAX, args))?;
-    if let Some(limit) = args.max_output_rows {
-        if total as u64 > limit {
-            return Err(MergeError::OutputTooLarge {
-                rows: total as u64,
-                limit,
-            });
-        }
-    }
-    let unallocatable = || MergeError::OutOfMemory {
+    check_total(total, args)?;
+    let pairs_bytes = (total as u64).saturating_mul(2 * std::mem::size_of::<I>() as u64);
+    let unallocatable = |_| MergeError::OutOfMemory {
         rows: total as u64,
-        bytes: (total as u64).saturating_mul(2 * std::mem::size_of::<I>() as u64),
+        bytes: pairs_bytes,
     };
     let mut out = JoinIndices {
-        left: crate::alloc::try_zeroed_indices(total).ok_or_else(unallocatable)?,
-        right: crate::alloc::try_zeroed_indices(total).ok_or_else(unallocatable)?,
+        left: try_indices(total).map_err(unallocatable)?,
+        right: try_indices(total).map_err(unallocatable)?,
     };
     let mut slices = Vec::with_capacity(n_morsels);
     let (mut l, mut r) = (&mut out.left[..], &mut out.right[..]);

@@ -16,7 +16,7 @@ use crate::join::build::{FactorizeOptions, Groups, Rep, SideGroups, TableWord, N
 use crate::join::keys::EncodedKeys;
 
 /// Largest build side that gets one shared table (about 2 MiB of table entries).
-const MAX_BUILD_ROWS: usize = 1 << 16;
+pub(crate) const MAX_BUILD_ROWS: usize = 1 << 16;
 /// Probe rows per parallel task.
 const CHUNK: usize = 1 << 15;
 

@@ -440,3 +440,100 @@ fn cross_join_is_the_full_product_in_left_major_order() {
     assert_eq!(got.left, vec![0, 0, 0, 1, 1, 1]);
     assert_eq!(got.right, vec![0, 1, 2, 0, 1, 2]);
 }
+
+/// Distinct keys (a permutation of part of `0..range`), some of them null, for the other side of a join
+/// onto unique keys (`unique`).
+fn unique_keys(order: &[usize], take: usize, null_at: Option<usize>) -> Vec<Option<i64>> {
+    let mut keys: Vec<Option<i64>> = order.iter().take(take).map(|&k| Some(k as i64)).collect();
+    if let Some(at) = null_at.filter(|&at| at < keys.len()) {
+        keys[at] = None;
+    }
+    keys
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// A row-ordered join whose other side has unique keys looks each driving row up (`unique`): the same
+    /// pairs as the brute force for every layout, kind and width, with a null key on either side.
+    #[test]
+    fn joins_onto_unique_keys_match_brute_force(
+        left in prop::collection::vec(prop::option::weighted(0.9, 0i64..24), 0..50),
+        order in Just((0..24usize).collect::<Vec<_>>()).prop_shuffle(),
+        take in 0usize..24,
+        null_at in prop::option::of(0usize..24),
+        nulls_equal: bool,
+        threads in 1usize..4,
+        encoding in prop_oneof![
+            Just(Encoding::Dense), Just(Encoding::Sparse), Just(Encoding::Strings), Just(Encoding::LongStrings),
+        ],
+    ) {
+        let unique = unique_keys(&order, take, null_at);
+        for kind in [
+            JoinKind::Inner, JoinKind::Left, JoinKind::Right, JoinKind::LeftSemi, JoinKind::LeftAnti,
+            JoinKind::RightAnti,
+        ] {
+            // The right side is the unique one unless the right side drives.
+            let (lk, rk) = if matches!(kind, JoinKind::Right | JoinKind::RightAnti) {
+                (unique.clone(), left.clone())
+            } else {
+                (left.clone(), unique.clone())
+            };
+            let (l, r) = (encode(&lk, encoding), encode(&rk, encoding));
+            let mut args = JoinArgs::new(kind);
+            args.nulls_equal = nulls_equal;
+            args.threads = Some(threads);
+            let got = join_indices(&l, &r, &names(), &names(), &args).expect("join");
+            prop_assert_eq!(&got, &brute(&lk, &rk, &args), "kind {:?}", kind);
+            let narrow = join_indices_as::<u32>(&l, &r, &names(), &names(), &args).expect("join");
+            prop_assert_eq!(widened(&narrow), got, "four-byte pairs, kind {:?}", kind);
+        }
+    }
+}
+
+#[test]
+fn unique_lookup_takes_unique_sides_and_leaves_duplicates_to_the_general_path() {
+    let left = col(&[Some(1), Some(2), None, Some(2)]);
+    let encoded = |l: &[ArrayRef], r: &[ArrayRef]| {
+        let layout = keys::Layout::choose(l, r).unwrap();
+        (layout.encode(l).unwrap(), layout.encode(r).unwrap())
+    };
+    let args = JoinArgs::new(JoinKind::Left);
+    let (el, er) = encoded(&left, &col(&[Some(2), None, Some(1)]));
+    let pairs = unique::join::<i64>(&el, &er, &args)
+        .unwrap()
+        .expect("unique right keys");
+    assert_eq!((pairs.left, pairs.right), (vec![0, 1, 2, 3], vec![2, 0, 1, 0]));
+    // A repeated key, or a second null under pandas' rule that nulls match, is not unique.
+    for dup in [vec![Some(2), Some(2)], vec![None, None]] {
+        let (el, er) = encoded(&left, &col(&dup));
+        assert!(unique::join::<i64>(&el, &er, &args).unwrap().is_none(), "{dup:?}");
+    }
+    // Two nulls are distinct keys under SQL semantics, and match nothing.
+    let mut sql = JoinArgs::new(JoinKind::Inner);
+    sql.nulls_equal = false;
+    let (el, er) = encoded(&left, &col(&[None, Some(1), None]));
+    let pairs = unique::join::<u32>(&el, &er, &sql)
+        .unwrap()
+        .expect("nulls are not keys");
+    assert_eq!((pairs.left, pairs.right), (vec![0], vec![1]));
+}
+
+#[test]
+fn joins_onto_unique_keys_in_parallel_chunks_match_brute_force() {
+    // Many probe chunks and morsels, a dense right side and a hashed one.
+    let n = 70_000i64;
+    let left: Vec<Option<i64>> = (0..n)
+        .map(|i| (i % 13 != 0).then_some((i * 7919) % 400))
+        .collect();
+    for right in [
+        (0..300).rev().map(Some).collect::<Vec<_>>(),
+        // One far key makes the range too sparse for a direct map: the hash table.
+        (0..300).map(|k| Some(if k == 7 { 1 << 40 } else { k })).collect(),
+    ] {
+        for kind in [JoinKind::Inner, JoinKind::Left, JoinKind::LeftAnti] {
+            let mut args = JoinArgs::new(kind);
+            args.threads = Some(3);
+            assert_eq!(run(&left, &right, &args), brute(&left, &right, &args), "{kind:?}");
+        }
+    }
+}
