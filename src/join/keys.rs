@@ -197,7 +197,7 @@ impl EncodedKeys {
     #[inline(always)]
     pub(crate) fn inline_word(&self, i: usize) -> u128 {
         match &self.repr {
-            Repr::Bytes(col) if !self.has_null(i) => inline_word(col.value(i)),
+            Repr::Bytes(col) if !self.has_null(i) => col.inline_word(i),
             _ => inline_word(&[]),
         }
     }
