@@ -39,8 +39,11 @@ pub(crate) fn join<I: RowIndex>(
     let drive_right = matches!(args.kind, JoinKind::Right | JoinKind::RightAnti);
     let (driver, other) = if drive_right { (right, left) } else { (left, right) };
     let hits = match (driver.words(), other.words()) {
-        (Some(dw), Some(ow)) => match dense_lookup::<I>(other, ow, args.nulls_equal) {
-            Some(map) => probe(driver, args, |i| map.find(driver, dw, i))?,
+        (Some(dw), Some(ow)) => match dense::direct_range(&[(other, ow)], other.len()) {
+            Some((min, range)) => match dense_lookup::<I>(other, ow, min, range, args.nulls_equal) {
+                Some(map) => probe(driver, args, |i| map.find(driver, dw, i))?,
+                None => return Ok(None),
+            },
             None => match table_lookup::<I, u64>(other, |i| ow[i], args.nulls_equal) {
                 Some(map) => probe(driver, args, |i| map.find(driver.has_null(i), dw[i]))?,
                 None => return Ok(None),
@@ -82,22 +85,16 @@ impl<I: RowIndex> DenseLookup<I> {
     }
 }
 
-/// The other side's rows by key, or `None` when a key repeats or the range is too sparse for a direct map.
+/// The other side's rows by key in `range` slots from `min` (`dense::direct_range`), or `None` when a key
+/// repeats.
 fn dense_lookup<I: RowIndex>(
     other: &EncodedKeys,
     words: &[u64],
+    min: u64,
+    range: usize,
     nulls_equal: bool,
 ) -> Option<DenseLookup<I>> {
-    let (min, max) = (0..words.len())
-        .into_par_iter()
-        .filter(|&i| !other.has_null(i))
-        .map(|i| (words[i], words[i]))
-        .reduce(|| (u64::MAX, 0), |a, b| (a.0.min(b.0), a.1.max(b.1)));
-    let range = if min > max { 0 } else { (max - min).checked_add(1)? };
-    if range > (other.len() as u64 * dense::MAX_SPREAD).max(dense::MIN_RANGE) {
-        return None;
-    }
-    let mut slots = vec![I::MISSING; usize::try_from(range).ok()?];
+    let mut slots = vec![I::MISSING; range];
     let mut null = I::MISSING;
     for (row, &word) in words.iter().enumerate() {
         let slot = if other.has_null(row) {
